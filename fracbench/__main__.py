@@ -1,0 +1,3 @@
+from fracbench.cli import main
+
+raise SystemExit(main())

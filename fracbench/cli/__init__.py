@@ -1,0 +1,77 @@
+"""The ``fracbench`` command line: thin, it parses, calls the library and renders.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function; heavy imports (torch, datasets) happen inside the command functions
+so ``fracbench --help`` stays instant.
+
+Exit codes: 0 ok, 1 invalid input or a failed check, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from fracbench import __version__
+from fracbench.errors import FracbenchError
+
+GROUPS = ("release", "splits", "dataset", "scoring", "leaderboard", "baseline")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a 'did you mean' for mistyped commands and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        if "invalid choice" in message and self._subparsers is not None:
+            for action in self._subparsers._group_actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    bad = message.split("'")[1] if "'" in message else ""
+                    close = difflib.get_close_matches(bad, list(action.choices), n=1)
+                    if close:
+                        message = f"unknown command '{bad}'. Did you mean: {close[0]}?"
+        self.print_usage(sys.stderr)
+        err_console.print(f"[red]error:[/red] {message}", highlight=False)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, every command group registered."""
+    import importlib
+
+    parser = _Parser(
+        prog="fracbench",
+        description="FracAtlas as a benchmark: audit, frozen splits, dataset, scoring, leaderboards, baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"fracbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for group in GROUPS:
+        module = importlib.import_module(f"fracbench.cli.{group}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FracbenchError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]; nothing half-written was kept")
+        return 130

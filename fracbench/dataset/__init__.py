@@ -1,0 +1,1 @@
+"""The built Hugging Face dataset: build, locate, load, ground truth, publish."""

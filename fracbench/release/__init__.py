@@ -1,0 +1,1 @@
+"""Reading a FracAtlas release as published, and auditing its integrity."""

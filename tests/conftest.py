@@ -1,0 +1,43 @@
+"""Shared fixtures: the real release (skips without it) and HF cache isolation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_release_root() -> Path | None:
+    """The real FracAtlas release: ``$FRACBENCH_RAW`` or ``../shared/fracatlas``."""
+    candidates = []
+    if os.environ.get("FRACBENCH_RAW"):
+        candidates.append(Path(os.environ["FRACBENCH_RAW"]))
+    candidates.append(REPO.parent / "shared" / "fracatlas")
+    for c in candidates:
+        for root in (c, c / "FracAtlas"):
+            if (root / "dataset.csv").is_file():
+                return root
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_release() -> Path:
+    """Path of the real release's ``FracAtlas/`` dir; skips with the reason when absent."""
+    root = real_release_root()
+    if root is None:
+        pytest.skip(
+            "real FracAtlas release not found: set FRACBENCH_RAW or place it at ../shared/fracatlas"
+        )
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_hf_cache(tmp_path_factory, monkeypatch):
+    """No test reads or writes the user's Hugging Face cache, and nothing goes online."""
+    home = tmp_path_factory.getbasetemp() / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
