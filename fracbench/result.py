@@ -51,6 +51,7 @@ class Provenance(BaseModel):
     n_images: int
     n_scored: int
     bootstrap: BootstrapInfo
+    manifest_sha256: str | None = None
 
 
 class ModelInfo(BaseModel):
@@ -76,6 +77,10 @@ class Result(BaseModel):
         curves: stored curves for plotting, e.g. ``{"roc": {"fpr": [...], "tpr": [...]}}``
             or ``{"froc": {"fp_per_image": [...], "sensitivity": [...]}}``.
         provenance: versions, hashes and bootstrap settings.
+        operating_threshold: the threshold the thresholded metrics used (the submitted
+            one, else the protocol default 0.5); None for tasks without any.
+        subgroup_sizes: ``{attribute: {value: {"n_images": .., "n_fractured": ..}}}``,
+            the scored images behind each subgroup's metrics.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -89,6 +94,8 @@ class Result(BaseModel):
     subgroups: dict[str, dict[str, dict[str, MetricValue]]] = Field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
     provenance: Provenance
+    operating_threshold: float | None = None
+    subgroup_sizes: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialise with the public field names, stable key order, 2-space indent."""

@@ -41,3 +41,15 @@ def _isolated_hf_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def synthetic_release(tmp_path_factory) -> Path:
+    """Path of a synthetic release's ``FracAtlas/`` dir, written once per session.
+
+    Made by ``tests/data/fracatlas/generate.py``; what it planted is in that module's
+    ``EXPECTED`` (``from tests.data.fracatlas.generate import EXPECTED``).
+    """
+    from tests.data.fracatlas.generate import generate
+
+    return generate(tmp_path_factory.mktemp("synthetic"))

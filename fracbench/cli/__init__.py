@@ -20,7 +20,7 @@ from rich.console import Console
 from fracbench import __version__
 from fracbench.errors import FracbenchError
 
-GROUPS = ("release", "splits", "dataset", "scoring", "leaderboard", "baseline")
+GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline")
 
 console = Console()
 err_console = Console(stderr=True)

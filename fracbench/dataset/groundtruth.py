@@ -7,7 +7,13 @@ Result can record exactly which built dataset it was scored against.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
+
+from fracbench.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 Polygon = tuple[float, ...]
 """A COCO polygon: flat ``(x1, y1, x2, y2, ...)`` in pixels."""
@@ -67,3 +73,108 @@ class GroundTruth:
     def by_id(self) -> dict[str, GTImage]:
         """Images keyed by image id."""
         return {g.image_id: g for g in self.images}
+
+
+def load_ground_truth(
+    data_dir: str | Path | None,
+    split: str,
+    *,
+    task: str | None = None,
+    splits_version: str = "v1",
+    verify: bool = True,
+) -> GroundTruth:
+    """Read the ground truth of one split from a built dataset, without its pixels.
+
+    The labels, boxes and polygons of every task come from one config (``segmentation``
+    for the fracbench splits, ``legacy`` for the authors' split), so all tasks score
+    against the same rows. Only the label columns are read (parquet column projection:
+    the ``image`` and ``mask`` bytes are never loaded).
+
+    Args:
+        data_dir: the built dataset directory (or its parent); None: ``$FRACBENCH_DATA``,
+            then the default cache dir (see :func:`fracbench.dataset.locate.resolve_data_dir`).
+        split: ``train``, ``validation`` or ``test``.
+        task: optional task name, checked against ``classification``, ``localization``,
+            ``segmentation``; the ground truth itself is the same for every task.
+        splits_version: ``v1`` for the dataset's leakage-aware splits (whatever manifest it
+            was built with; the returned ``splits_version`` names it), or ``legacy``.
+        verify: check the sha256 of the parquet files read against ``fracbench.json``.
+
+    Returns:
+        GroundTruth: images sorted by id, with the manifest sha256, dataset fingerprint and
+        dataset version recorded at build time.
+
+    Raises:
+        DatasetNotFoundError: no built dataset where looked.
+        DatasetError: unknown split, task or splits version; ``fracbench.json`` unreadable;
+            a parquet file missing, modified since the build, or inconsistent with it.
+    """
+    from fracbench.dataset.load import _did_you_mean, read_metadata, split_files
+    from fracbench.dataset.features import CONFIGS, PIXEL_COLUMNS, column_names
+    from fracbench.dataset.locate import resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    meta = read_metadata(root)
+    tasks = [c for c in CONFIGS if c != "legacy"]
+    if task is not None and task not in tasks:
+        raise DatasetError(f"task {task!r} unknown{_did_you_mean(task, tasks)}; expected one of {', '.join(tasks)}")
+    built_version = str(meta["splits"]["version"])
+    if splits_version == "legacy":
+        config, version, manifest_sha = "legacy", "legacy", meta.get("legacy", {}).get("sha256", "")
+    elif splits_version in ("v1", built_version):
+        if built_version != splits_version:
+            log.warning(
+                "%s was built with split manifest %r (sha256 %s), not %r; its splits are used",
+                root, built_version, meta["splits"]["manifest_sha256"], splits_version,
+            )
+        config, version, manifest_sha = "segmentation", built_version, meta["splits"]["manifest_sha256"]
+    else:
+        raise DatasetError(
+            f"splits_version {splits_version!r}: {root} was built with split manifest {built_version!r}; "
+            "pass splits_version='v1' or 'legacy', or rebuild with `fracbench build --manifest FILE`"
+        )
+    files, expected_rows = split_files(root, meta, config, split, verify=verify)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = [c for c in column_names(config) if c not in PIXEL_COLUMNS]
+    try:
+        table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{root}/{config}/{split}: unreadable parquet ({exc}); rebuild with `fracbench build`") from exc
+    if table.num_rows != expected_rows:
+        raise DatasetError(
+            f"{root}/{config}/{split}: {table.num_rows} rows, fracbench.json records {expected_rows}; "
+            "rebuild with `fracbench build`"
+        )
+    cols = {name: table.column(name).to_pylist() for name in columns}
+    images = tuple(
+        sorted(
+            (
+                GTImage(
+                    image_id=cols["image_id"][i],
+                    width=cols["width"][i],
+                    height=cols["height"][i],
+                    label=int(cols["label"][i]),
+                    boxes=tuple(tuple(b) for b in cols["boxes"][i]),
+                    polygons=tuple(tuple(tuple(p) for p in inst) for inst in cols["polygons"][i]),
+                    region=cols["region"][i],
+                    hardware=bool(cols["hardware"][i]),
+                    view=cols["view"][i],
+                    group_id=cols["group_id"][i],
+                    scored=bool(cols["scored"][i]),
+                )
+                for i in range(table.num_rows)
+            ),
+            key=lambda g: g.image_id,
+        )
+    )
+    return GroundTruth(
+        split=split,
+        splits_version=version,
+        manifest_sha256=manifest_sha,
+        dataset_fingerprint=meta["fingerprint"],
+        dataset_version=meta["dataset_version"],
+        images=images,
+    )
+

@@ -1,1 +1,75 @@
-"""fracbench.tasks"""
+"""One declarative spec per task: its submission model, metrics and main score.
+
+Adding a task means adding a module here with a :class:`TaskSpec` and registering
+it in :data:`TASKS`; scoring, the CLI and the protocol document read the spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fracbench.dataset.groundtruth import GTImage
+from fracbench.errors import ScoringError
+from fracbench.metrics import Evaluation
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is scored on and how.
+
+    Attributes:
+        name: ``classification``, ``localization`` or ``segmentation``.
+        description: one line for tables and docs.
+        submission_model: the pydantic model of its submissions.
+        metrics: every metric name, in report order (the main score first).
+        main_score: the metric leaderboards rank by.
+        higher_is_better: per metric.
+        curves: names of the curves stored in a Result.
+        uses_threshold: whether thresholded metrics use the submission's ``threshold``.
+        prepare: ``(scored images, submission) -> Evaluation``.
+    """
+
+    name: str
+    description: str
+    submission_model: type
+    metrics: tuple[str, ...]
+    main_score: str
+    higher_is_better: Mapping[str, bool]
+    curves: tuple[str, ...]
+    uses_threshold: bool
+    prepare: Callable[[Sequence[GTImage], Any], Evaluation]
+
+    def operating_threshold(self, submitted: float | None) -> float | None:
+        """The threshold thresholded metrics use: the submitted one, else the protocol's 0.5."""
+        if not self.uses_threshold:
+            return None
+        return 0.5 if submitted is None else float(submitted)
+
+
+def _registry() -> dict[str, TaskSpec]:
+    from fracbench.tasks.classification import TASK as CLASSIFICATION
+    from fracbench.tasks.localization import TASK as LOCALIZATION
+    from fracbench.tasks.segmentation import TASK as SEGMENTATION
+
+    return {t.name: t for t in (CLASSIFICATION, LOCALIZATION, SEGMENTATION)}
+
+
+TASKS: dict[str, TaskSpec] = _registry()
+"""Every task, by name."""
+
+
+def get_task(name: str) -> TaskSpec:
+    """The spec of task ``name``.
+
+    Raises:
+        ScoringError: unknown task, with the closest name.
+    """
+    try:
+        return TASKS[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(TASKS), n=1)
+        hint = f" Did you mean: {close[0]}?" if close else ""
+        raise ScoringError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}.{hint}") from None

@@ -1,0 +1,164 @@
+"""Benchmark ``fracbench build`` against a lower bound measured in the same run.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_build.py RAW_DIR [--manifest FILE] [--out DIR] [--keep]
+
+Phases, each in a fresh subprocess so peak memory (``ru_maxrss``) is its own:
+
+1. ``lower``: read every image file of the release and write one parquet file holding
+   ``image_id`` + the bytes (what any build must at least do).
+2. ``build``: ``build_dataset(RAW_DIR, OUT, manifest=...)``, the whole command
+   (reading the release included).
+3. ``load``: first ``datasets.load_dataset(OUT, config)`` of every config with an
+   empty ``HF_HOME`` (HF_HUB_OFFLINE=1), then ``reload`` in a new process (cached).
+
+The page cache is warmed once before the timed phases, so both phases read warm files.
+Target: build wall time and peak memory <= 2x the lower bound. Without ``--manifest``
+the frozen v1 manifest is used; if fracbench has none yet, a provisional manifest is
+derived without leakage groups (``derive_rows``, seed 0) and the report says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _phase_lower(raw: Path, out: Path) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fracbench.release.reader import find_release_root
+
+    root = find_release_root(raw)
+    paths = sorted((root / "images").glob("*/*.jpg"))
+    ids, blobs = [], []
+    for p in paths:
+        ids.append(p.stem)
+        blobs.append(p.read_bytes())
+    table = pa.table({"image_id": ids, "image": blobs})
+    pq.write_table(table, out / "lower.parquet", compression="NONE", use_dictionary=["image_id"])
+    return {"files": len(paths), "bytes": sum(map(len, blobs))}
+
+
+def _phase_build(raw: Path, out: Path, manifest: str | None) -> dict:
+    from fracbench.dataset.build import build_dataset
+
+    target = build_dataset(raw, out / "fracatlas", allow_missing=True, manifest=manifest, overwrite=True)
+    meta = json.loads((target / "fracbench.json").read_text())
+    return {"images": meta["images"], "missing": len(meta["missing"]), "fingerprint": meta["fingerprint"]}
+
+
+def _phase_load(out: Path) -> dict:
+    from datasets import load_dataset
+
+    from fracbench.dataset.features import CONFIGS
+
+    times = {}
+    for config in CONFIGS:
+        t = time.perf_counter()
+        ds = load_dataset(str(out / "fracatlas"), config)
+        times[config] = {"seconds": round(time.perf_counter() - t, 2), "rows": {k: v.num_rows for k, v in ds.items()}}
+    return times
+
+
+def _provisional_manifest(raw: Path, directory: Path) -> str:
+    from fracbench.release.reader import read_release
+    from fracbench.splits.derive import LeakageEvidence, derive_rows
+    from fracbench.splits.manifest import write_manifest
+
+    release = read_release(raw, allow_missing=True, hash_files=False)
+    evidence = LeakageEvidence(conflict_ids=[c.image_id for c in release.label_conflicts])
+    path = directory / "manifest.csv"
+    write_manifest(path, derive_rows(release.records, evidence), {"version": "provisional-bench"})
+    return str(path)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a JSON report."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("raw", type=Path)
+    ap.add_argument("--manifest", default=None)
+    ap.add_argument("--out", type=Path, default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--phase", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.phase:
+        out = args.work
+        t = time.perf_counter()
+        if args.phase == "lower":
+            result = _phase_lower(args.raw, out)
+        elif args.phase == "build":
+            result = _phase_build(args.raw, out, args.manifest)
+        else:
+            result = _phase_load(out)
+        result["wall_s"] = round(time.perf_counter() - t, 2)
+        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        print(json.dumps(result))
+        return 0
+
+    work = args.out or Path(tempfile.mkdtemp(prefix="fracbench-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    manifest, note = args.manifest, "given"
+    if manifest is None:
+        from fracbench.errors import SplitError
+        from fracbench.splits.manifest import load_manifest
+
+        try:
+            manifest, note = str(load_manifest("v1").path), "frozen v1"
+        except SplitError:
+            manifest, note = _provisional_manifest(args.raw, work), "provisional (no leakage groups)"
+    for p in sorted(Path(args.raw).rglob("*.jpg")):  # warm the page cache for both phases
+        p.read_bytes()
+    raw = str(args.raw)
+    lower = _call([raw, "--phase", "lower", "--work", str(work)], None)
+    lower["parquet_bytes"] = (work / "lower.parquet").stat().st_size
+    build = _call([raw, "--phase", "build", "--manifest", manifest, "--work", str(work)], None)
+    build["dataset_bytes"] = _size(work / "fracatlas")
+    env = dict(os.environ, HF_HOME=str(work / "hf_home"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    shutil.rmtree(work / "hf_home", ignore_errors=True)
+    first = _call([raw, "--phase", "load", "--work", str(work)], env)
+    reload = _call([raw, "--phase", "load", "--work", str(work)], env)
+    report = {
+        "raw": raw,
+        "manifest": f"{manifest} ({note})",
+        "lower_bound": lower,
+        "build": build,
+        "ratio_wall": round(build["wall_s"] / lower["wall_s"], 2),
+        "ratio_peak_rss": round(build["peak_rss_mib"] / lower["peak_rss_mib"], 2),
+        "load_first": first,
+        "load_cached": reload,
+    }
+    print(json.dumps(report, indent=2))
+    if not args.keep and args.out is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _call(argv: list[str], env: dict | None) -> dict:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s_process"] = round(time.perf_counter() - t, 2)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

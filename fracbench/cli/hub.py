@@ -1,0 +1,66 @@
+"""``fracbench publish-dataset``: upload a built dataset directory to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import argparse
+
+from fracbench.errors import HubError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this group's commands to the top-level parser."""
+    p = sub.add_parser(
+        "publish-dataset",
+        help="upload a built dataset to the Hugging Face Hub (--dry-run shows the plan)",
+        description=(
+            "Upload a built fracbench dataset directory to a Hub dataset repository in one commit "
+            "(or one pull request with --create-pr). The token comes from HF_TOKEN or `hf auth login` "
+            "and is never printed. --dry-run lists every file, its size, sha256 and destination, and "
+            "uploads nothing."
+        ),
+    )
+    p.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub dataset repository")
+    p.add_argument("--data", default=None,
+                   help="built dataset directory (default: $FRACBENCH_DATA, then the cache dir)")
+    p.add_argument("--dry-run", action="store_true", help="print the upload plan; upload nothing")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", default=None, metavar="BRANCH",
+                   help="commit to this branch (created if missing); with --create-pr, the PR's base")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    p.add_argument("--message", default=None, help="commit message")
+    p.set_defaults(func=run_publish_dataset)
+
+
+def run_publish_dataset(args: argparse.Namespace) -> int:
+    """Plan the upload, then print it (--dry-run) or push it."""
+    from fracbench.cli import console
+    from fracbench.dataset.hub import plan_dataset_upload, push, resolve_token
+    from fracbench.dataset.locate import resolve_data_dir
+
+    if "/" not in args.repo_id:
+        raise HubError(f"--repo-id {args.repo_id!r} must be ORG/NAME (e.g. my-lab/fracatlas-bench)")
+    token = None if args.dry_run else resolve_token()  # fail before hashing a large dataset
+    data = resolve_data_dir(args.data)
+    plan = plan_dataset_upload(data)
+    where = f"PR against {args.revision or 'main'}" if args.create_pr else f"branch {args.revision or 'main'}"
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    if args.dry_run:
+        say(f"upload plan (dry run, nothing sent): {data} -> dataset {args.repo_id}, {where}"
+            f"{', private' if args.private else ''}")
+        say(f"{'sha256':<64}  {'bytes':>13}  path in repo")
+        for f in plan.files:
+            say(f"{f.sha256}  {f.size:>13,}  {f.path_in_repo}")
+        say(f"total: {len(plan.files)} files, {plan.total_size:,} bytes")
+        return 0
+    with console.status(f"uploading {len(plan.files)} files ({plan.total_size:,} bytes) to {args.repo_id}"):
+        result = push(plan, args.repo_id, repo_type="dataset", create_pr=args.create_pr,
+                      private=True if args.private else None, revision=args.revision,
+                      token=token, commit_message=args.message)
+    if result.pr_url:
+        say(f"pull request: {result.pr_url}")
+    else:
+        say(f"committed {len(plan.files)} files to dataset {args.repo_id}: {result.commit_url or result.oid}")
+    return 0

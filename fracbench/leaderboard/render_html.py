@@ -1,0 +1,172 @@
+"""Render the board as one static, offline HTML page (``leaderboards/index.html``).
+
+The tables are rendered here, in Python, so the page shows everything without
+JavaScript; the inline script (``templates/board.js``) adds tabs and column
+sorting from the data embedded as JSON. Safety:
+
+* every user string goes through :func:`html.escape`;
+* the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029
+  (:func:`script_json`), so no string can close the ``<script>`` element;
+* links are emitted only for http(s) URLs, with ``rel="noopener noreferrer nofollow"``;
+* a Content-Security-Policy allows only the page's own inline script (by hash)
+  and no network access at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+from importlib import resources
+from string import Template
+from typing import Any
+
+from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
+from fracbench.leaderboard.plots import ci_bar, curve_plot
+from fracbench.leaderboard.view import TaskBoard, build_boards, fmt_ci, fmt_params, fmt_value
+
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def esc(text: Any) -> str:
+    """HTML-escape any value (quotes included)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def script_json(obj: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&``, U+2028/9 literal."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    return "".join(_JSON_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _template(name: str) -> str:
+    return resources.files("fracbench.leaderboard").joinpath(f"templates/{name}").read_text("utf-8")
+
+
+def _link(label: str, url: str | None) -> str:
+    url = safe_url(url)
+    if url is None:
+        return ""
+    return f'<a href="{esc(url)}" rel="noopener noreferrer nofollow" target="_blank">{esc(label)}</a>'
+
+
+def _columns(board: TaskBoard) -> list[tuple[str, str, str]]:
+    """(key, header, type) of every sortable column."""
+    return [
+        ("rank", "Rank", "num"),
+        ("name", "Model", "text"),
+        ("main_score", f"{board.main_score} (95% CI)", "num"),
+        *((f"metric:{m}", m, "num") for m in board.metrics),
+        ("parameters", "Params", "num"),
+        ("training_data", "Training data", "text"),
+        ("pretrained_weights", "Pretrained", "text"),
+        ("hardware", "Hardware", "text"),
+        ("date", "Date", "text"),
+    ]
+
+
+def _row_data(board: TaskBoard) -> dict[str, dict[str, Any]]:
+    """Sort keys per row, by slug (what the script sorts on)."""
+    rows = {}
+    for r in board.ranked:
+        e, m = r.entry, r.entry.model
+        row = {
+            "rank": r.position, "name": m.name, "main_score": e.result.main_score.value,
+            "parameters": m.parameters, "training_data": m.training_data,
+            "pretrained_weights": m.pretrained_weights, "hardware": m.hardware,
+            "date": m.date.isoformat() if m.date else e.added_at[:10],
+        }
+        for name in board.metrics:
+            mv = e.result.metrics.get(name)
+            row[f"metric:{name}"] = mv.value if mv else None
+        rows[e.slug] = row
+    return rows
+
+
+def _table(board: TaskBoard) -> str:
+    cols = _columns(board)
+    head = "".join(
+        f'<th scope="col" data-key="{esc(k)}" data-type="{t}" aria-sort="none">'
+        f'<button type="button">{esc(label)}</button></th>'
+        for k, label, t in cols
+    ) + '<th scope="col">Links</th>'
+    if not board.ranked:
+        return f'<p class="empty">No entries yet.</p>'
+    bounds = [v for r in board.ranked for v in (r.entry.result.main_score.ci95 or (r.entry.result.main_score.value,)) if v is not None]
+    lo, hi = (min(bounds), max(bounds)) if bounds else (0.0, 1.0)
+    pad = (hi - lo) * 0.05 or 0.01
+    rows = []
+    for r in board.ranked:
+        e, m = r.entry, r.entry.model
+        ms = e.result.main_score
+        tie = ' title="95% CI overlaps the CI of this tier\'s leader"' if r.tied else ""
+        authors = f'<div class="authors">{esc(", ".join(m.authors))}</div>' if m.authors else ""
+        notes = f'<div class="notes">{esc(m.notes)}</div>' if m.notes else ""
+        metric_cells = "".join(
+            f'<td class="num" title="{esc(fmt_ci(e.result.metrics[n].ci95))}">{fmt_value(e.result.metrics[n].value)}</td>'
+            if n in e.result.metrics else '<td class="num">—</td>'
+            for n in board.metrics
+        )
+        links = " ".join(x for x in (_link("paper", m.paper_url), _link("code", m.code_url)) if x) or "—"
+        rows.append(
+            f'<tr data-slug="{esc(e.slug)}"><td class="num rank"{tie}>{esc(r.rank_label)}</td>'
+            f'<td class="model"><span class="name">{esc(m.name)}</span>{authors}{notes}</td>'
+            f'<td class="num main"><span class="score">{fmt_value(ms.value)}</span> '
+            f'<span class="ci">{fmt_ci(ms.ci95)}</span>{ci_bar(ms.value, ms.ci95, lo - pad, hi + pad)}</td>'
+            f"{metric_cells}"
+            f'<td class="num">{fmt_params(m.parameters)}</td><td>{esc(m.training_data or "—")}</td>'
+            f'<td>{esc(m.pretrained_weights or "—")}</td><td>{esc(m.hardware or "—")}</td>'
+            f'<td>{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td>{links}</td></tr>'
+        )
+    return (
+        f'<div class="scroll"><table class="board" data-board="{esc(board.key)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _panel(board: TaskBoard) -> str:
+    plots = []
+    for kind in board.curves:
+        svg = curve_plot(kind, board.ranked, title=f"{kind.upper()} curves, {board.task}")
+        if svg:
+            plots.append(f'<figure class="curve"><figcaption>{esc(kind.upper())}</figcaption>{svg}</figure>')
+    n = len(board.ranked)
+    return (
+        f'<section class="panel" id="{esc(board.key)}" role="tabpanel" aria-labelledby="tab-{esc(board.key)}">'
+        f"<h2>{esc(board.task.capitalize())} <small>splits {esc(board.splits_version)} · {n} "
+        f"entr{'y' if n == 1 else 'ies'}</small></h2>{_table(board)}"
+        f'<div class="plots">{"".join(plots)}</div></section>'
+    )
+
+
+def render_html(entries: list[LeaderboardEntry]) -> str:
+    """The whole board page: tabs, sortable tables with CI bars, curve plots.
+
+    Args:
+        entries: every (verified) entry on the board.
+
+    Returns:
+        str: a self-contained HTML document (no external resources), deterministic.
+    """
+    boards = build_boards(entries)
+    script = _template("board.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    data = {"boards": {b.key: {"task": b.task, "rows": _row_data(b)} for b in boards}}
+    tabs = "".join(
+        f'<button type="button" role="tab" id="tab-{esc(b.key)}" aria-controls="{esc(b.key)}" '
+        f'data-tab="{esc(b.key)}">{esc(b.task.capitalize())} <small>{esc(b.splits_version)}</small></button>'
+        for b in boards
+    )
+    latest = max((e.added_at for e in entries), default="")
+    return Template(_template("board.html")).substitute(
+        csp=f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'",
+        css=_template("board.css"),
+        tabs=tabs,
+        panels="".join(_panel(b) for b in boards),
+        data=script_json(data),
+        script=script,
+        updated=esc(latest[:10] or "no entries yet"),
+        count=len(entries),
+    )

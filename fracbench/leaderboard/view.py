@@ -1,0 +1,105 @@
+"""What a rendered board shows, independent of Markdown or HTML.
+
+Groups entries by splits version and task, ranks them, picks the metric
+columns and formats numbers, so both renderers show the same board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fracbench.leaderboard.entry import LeaderboardEntry
+from fracbench.leaderboard.ranking import RankedEntry, rank_entries
+
+TASK_ORDER = ("classification", "localization", "segmentation")
+"""Tabs/sections in this order; any other task follows alphabetically."""
+
+TASK_CURVES = {"classification": ("roc",), "localization": ("froc",)}
+"""Which stored curves each task plots (others are plotted if present, after these)."""
+
+
+@dataclass
+class TaskBoard:
+    """One task's ranked board.
+
+    Attributes:
+        splits_version: e.g. ``v1``.
+        task: e.g. ``classification``.
+        main_score: the main score's name (from the entries).
+        ranked: entries, best first.
+        metrics: secondary metric names, in first-seen order, without the main score.
+        curves: curve kinds stored by at least one entry, plotting order.
+    """
+
+    splits_version: str
+    task: str
+    main_score: str
+    ranked: list[RankedEntry] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    curves: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """A DOM/anchor-safe id: ``v1-classification``."""
+        return f"{self.splits_version}-{self.task}"
+
+
+def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TASK_ORDER) -> list[TaskBoard]:
+    """Group, rank and describe entries per (splits version, task).
+
+    Args:
+        entries: every entry on the board.
+        tasks: tasks that get a (possibly empty) board even without entries.
+
+    Returns:
+        list[TaskBoard]: newest splits version first, tasks in :data:`TASK_ORDER`.
+    """
+    groups: dict[tuple[str, str], list[LeaderboardEntry]] = {}
+    versions = {e.splits_version for e in entries} or {"v1"}
+    for version in versions:
+        for task in tasks:
+            groups[(version, task)] = []
+    for e in entries:
+        groups.setdefault((e.splits_version, e.task), []).append(e)
+
+    def order(item: tuple[str, str]) -> tuple:
+        version, task = item
+        pos = TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+        return (-_version_number(version), pos, task)
+
+    boards = []
+    for version, task in sorted(groups, key=order):
+        group = groups[(version, task)]
+        main = group[0].result.main_score.name if group else ""
+        metrics: list[str] = []
+        curves: list[str] = list(c for c in TASK_CURVES.get(task, ()) if any(c in e.result.curves for e in group))
+        for e in group:
+            metrics += [m for m in e.result.metrics if m != main and m not in metrics]
+            curves += [c for c in e.result.curves if c not in curves]
+        boards.append(TaskBoard(version, task, main, rank_entries(group), metrics, curves))
+    return boards
+
+
+def _version_number(version: str) -> int:
+    digits = "".join(ch for ch in version if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def fmt_value(value: float | None, digits: int = 3) -> str:
+    """``0.912`` or ``—`` when undefined."""
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(ci: tuple[float, float] | None, digits: int = 3) -> str:
+    """``[0.889, 0.934]`` or empty."""
+    return "" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def fmt_params(n: int | None) -> str:
+    """Parameter count as ``25.6M`` / ``820K`` / ``—``."""
+    if n is None:
+        return "—"
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)

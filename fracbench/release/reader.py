@@ -1,0 +1,408 @@
+"""Read a FracAtlas release directory (the figshare zip layout) into :class:`ImageRecord` s.
+
+Every quirk of the 2023 release is handled on purpose and flagged, never silently fixed:
+
+* **EXIF orientation**: read from the JPEG header; sizes, boxes and polygons are in the
+  EXIF-corrected frame (the annotations' frame; COCO and VOC sizes are checked against it).
+* **Truncated JPEGs**: a JPEG whose last two bytes are the EOI marker ``FF D9`` has its
+  whole scan (``FF D9`` cannot occur inside entropy-coded data) and is not decoded here.
+  Only the others (87 of 4,083 in the release) are decoded, at 1/8 scale, which runs the
+  entropy decoder over the whole scan just as a full decode does: those that decode only
+  with truncated-image recovery are ``truncated`` (59); those that decode without it just
+  lack the EOI marker and are flagged ``no_eoi`` (28, their scan data is complete).
+* **Labels**: the folder decides (``images/Fractured`` = fractured). Every other source
+  (``dataset.csv`` ``fractured`` and ``fracture_count``, COCO, YOLO, VOC, VGG, the authors'
+  split) is compared with it; any disagreement is a :class:`LabelConflict`.
+* **Boxes**: COCO gives the instances (boxes and polygons); YOLO, VOC and VGG are
+  cross-checked against it (see ``annotations.voc_excess`` / ``yolo_excess`` for the
+  tolerances) and every difference is a :class:`BoxDisagreement`.
+* COCO category id 0, CRLF files and files without a final newline are all parsed as is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from fracbench.errors import AnnotationError, MissingFilesError, ReleaseError, ReleaseNotFoundError
+from fracbench.release import annotations as ann
+from fracbench.release.images import oriented_size
+from fracbench.release.known import identify
+from fracbench.release.records import BoxDisagreement, ImageRecord, Instance, LabelConflict, Release
+
+log = logging.getLogger(__name__)
+
+CLASS_FOLDERS = {"Fractured": True, "Non_fractured": False}
+DATASET_CSV = "dataset.csv"
+COCO_FILE = "Annotations/COCO JSON/COCO_fracture_masks.json"
+VGG_FILE = "Annotations/VGG JSON/VGG_fracture_masks.json"
+YOLO_DIR = "Annotations/YOLO"
+YOLO_LABELS = "Annotations/YOLO/labels.txt"
+VOC_DIR = "Annotations/PASCAL VOC"
+SPLIT_FILES = {"train": "Utilities/Fracture Split/train.csv",
+               "validation": "Utilities/Fracture Split/valid.csv",
+               "test": "Utilities/Fracture Split/test.csv"}
+LABEL_RULE = ("the image's folder decides (images/Fractured = fractured); an absent image, or one "
+              "stored in both folders, is fractured iff it has COCO annotations")
+FLAG_ORDER = ("missing", "truncated", "no_eoi", "exif_rotated", "grayscale", "label_conflict",
+              "box_disagreement", "in_both_folders")
+_EOI = b"\xff\xd9"
+_EXIF_ORIENTATION = 0x0112
+_IMAGE_NAME = re.compile(r"IMG\d{7}\.jpg")
+_LISTED = 10
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: images inspected so far and their number."""
+
+
+@dataclass(frozen=True, slots=True)
+class JpegFacts:
+    """What the header (and, without an EOI marker, a 1/8-scale decode) says of one JPEG."""
+
+    stored_size: tuple[int, int]
+    mode: str
+    orientation: int
+    truncated: bool
+    no_eoi: bool
+    sha256: str | None
+
+
+def find_release_root(path: str | Path) -> Path:
+    """The ``FracAtlas/`` directory: ``path`` itself or ``path/FracAtlas``.
+
+    Raises:
+        ReleaseNotFoundError: neither holds ``dataset.csv`` and ``images/``.
+    """
+    path = Path(path).expanduser()
+    for root in (path, path / "FracAtlas"):
+        if (root / DATASET_CSV).is_file() and (root / "images").is_dir():
+            return root
+    found = sorted(p.name for p in path.iterdir())[:8] if path.is_dir() else "no such directory"
+    raise ReleaseNotFoundError(
+        f"{path}: not a FracAtlas release; expected dataset.csv and images/ in it or in "
+        f"{path / 'FracAtlas'}, found {found}; point to the unzipped FracAtlas/ folder "
+        "or run `fracbench download`")
+
+
+def inspect_jpeg(path: str | Path, *, hash_file: bool = True, name: str | None = None) -> JpegFacts:
+    """Size, mode, EXIF orientation and truncation of a JPEG without fully decoding it.
+
+    Args:
+        path: the JPEG.
+        hash_file: also compute its sha256 (reads the whole file).
+        name: how to name the file in errors (default: ``path``).
+
+    Raises:
+        ReleaseError: the file is empty, not a JPEG, or undecodable even with recovery.
+    """
+    facts = _header(Path(path), hash_file, name or str(path))
+    return _check_scan(Path(path), facts, name or str(path)) if facts.no_eoi else facts
+
+
+def _header(path: Path, hash_file: bool, name: str) -> JpegFacts:
+    """Everything but the truncation verdict (thread-safe: touches no global state)."""
+    if hash_file:
+        data = path.read_bytes()
+        tail, digest, source = data[-2:], hashlib.sha256(data).hexdigest(), io.BytesIO(data)
+    else:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            fh.seek(max(0, size - 2))
+            tail, digest, source = fh.read(2), None, path
+    if not tail:
+        raise ReleaseError(f"{name}: empty file (0 bytes); expected a JPEG; re-extract the release")
+    try:
+        with Image.open(source) as im:
+            if im.format != "JPEG":
+                raise ReleaseError(f"{name}: expected a JPEG, found {im.format}; re-extract the release")
+            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            stored, mode = im.size, im.mode
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ReleaseError(f"{name}: not a readable JPEG ({exc}); re-extract the release") from None
+    if not 1 <= orientation <= 8:
+        log.warning("%s: EXIF orientation %d is not 1-8; treated as 1", name, orientation)
+        orientation = 1
+    return JpegFacts(stored, mode, orientation, False, tail != _EOI, digest)
+
+
+def _check_scan(path: Path, facts: JpegFacts, name: str) -> JpegFacts:
+    """Decode a JPEG without EOI at 1/8 scale; truncated iff it needs truncated-image recovery."""
+    w, h = facts.stored_size
+    try:
+        with Image.open(path) as im:
+            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+            im.load()
+        return facts
+    except OSError:
+        pass
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES  # process-global: set only around this load
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(path) as im:
+            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
+            im.load()
+    except OSError as exc:
+        raise ReleaseError(f"{name}: undecodable JPEG even with truncated-image recovery ({exc}); "
+                           "re-extract the release") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    return JpegFacts(facts.stored_size, facts.mode, facts.orientation, True, False, facts.sha256)
+
+
+def read_release(
+    path: str | Path, *, allow_missing: bool = False, hash_files: bool = True,
+    progress: Progress | None = None, workers: int | None = None,
+) -> Release:
+    """Read a release directory into records, conflicts, disagreements and its identity.
+
+    Args:
+        path: the ``FracAtlas/`` directory or its parent.
+        allow_missing: read a partial mirror: absent images (and per-image YOLO/VOC files,
+            the VGG file, the split CSVs) are listed in ``Release.missing``; records of absent
+            images get ``present=False`` and the ``missing`` flag, their size from COCO/VOC.
+            ``dataset.csv`` and the COCO file are always required.
+        hash_files: sha256 every image (needed for the fingerprint and duplicate checks).
+        progress: called as ``progress(done, total)`` while images are inspected.
+        workers: threads reading and hashing images (default: up to 8).
+
+    Returns:
+        Release: one record per ``dataset.csv`` row, sorted by image id.
+
+    Raises:
+        ReleaseNotFoundError: ``path`` holds no release.
+        MissingFilesError: files are absent (``.missing`` lists every path) and
+            ``allow_missing`` is False, or ``dataset.csv``/the COCO file is absent.
+        AnnotationError: a metadata file is malformed (file, line and problem named).
+        ReleaseError: an image is empty, not a JPEG, or undecodable.
+    """
+    root = find_release_root(path)
+    warnings: list[str] = []
+    if not (root / COCO_FILE).is_file():
+        raise MissingFilesError(f"{root}: {COCO_FILE} is absent; it is required even with allow_missing "
+                                "(it holds every box and polygon); re-extract the release", [COCO_FILE])
+    meta_bytes = _read_metadata(root)
+    rows = ann.parse_dataset_csv(meta_bytes[DATASET_CSV], DATASET_CSV)
+    coco = ann.parse_coco(meta_bytes[COCO_FILE], COCO_FILE)
+    if unknown := sorted(set(coco) - set(rows)):
+        raise AnnotationError(f"{COCO_FILE}: images not in dataset.csv: {', '.join(unknown[:_LISTED])}; "
+                                  "expected every COCO image to have a dataset.csv row")
+    on_disk = _scan_images(root, warnings)
+    for image_id in sorted(set(on_disk) - set(rows)):
+        warnings.append(f"{image_id}: JPEG in {'/'.join(on_disk[image_id])} has no dataset.csv row; ignored")
+    yolo_files = _listing(root / YOLO_DIR, ".txt")
+    voc_files = _listing(root / VOC_DIR, ".xml")
+    missing = [f"images/{'Fractured' if i in coco else 'Non_fractured'}/{i}.jpg" for i in rows if i not in on_disk]
+    missing += [f"{YOLO_DIR}/{i}.txt" for i in rows if i not in yolo_files]
+    missing += [f"{VOC_DIR}/{i}.xml" for i in rows if i not in voc_files]
+    missing += [p for p in (VGG_FILE, YOLO_LABELS, *SPLIT_FILES.values()) if p not in meta_bytes]
+    missing.sort()
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:_LISTED]) + (f" and {len(missing) - _LISTED} more" if len(missing) > _LISTED else "")
+        raise MissingFilesError(
+            f"{root}: {len(missing)} release files are absent: {shown}; expected every file dataset.csv "
+            "lists; re-extract the release, or pass allow_missing=True (--allow-missing) to read a "
+            "partial mirror", missing)
+    for i in rows:
+        for rel, present in ((f"{YOLO_DIR}/{i}.txt", i in yolo_files), (f"{VOC_DIR}/{i}.xml", i in voc_files)):
+            if present:
+                meta_bytes[rel] = (root / rel).read_bytes()
+    if YOLO_LABELS in meta_bytes:
+        ann.parse_yolo_labels(meta_bytes[YOLO_LABELS], YOLO_LABELS)
+    vgg = ann.parse_vgg(meta_bytes[VGG_FILE], VGG_FILE) if VGG_FILE in meta_bytes else None
+    legacy = {k: ann.parse_split(meta_bytes[p], p) for k, p in SPLIT_FILES.items() if p in meta_bytes}
+    facts = _inspect_all(root, {i: on_disk[i] for i in rows if i in on_disk}, hash_files, progress, workers)
+
+    records, conflicts, disagreements = [], [], []
+    in_split = {i for ids in legacy.values() for i in ids}
+    for image_id in sorted(rows):
+        folders = on_disk.get(image_id, ())
+        c = coco.get(image_id)
+        yolo = ann.parse_yolo(meta_bytes[p], p) if (p := f"{YOLO_DIR}/{image_id}.txt") in meta_bytes else None
+        voc = ann.parse_voc(meta_bytes[p], p) if (p := f"{VOC_DIR}/{image_id}.xml") in meta_bytes else None
+        sources = _label_sources(rows[image_id], folders, c, yolo, voc, vgg, legacy, in_split, image_id)
+        decided = sources["folder"] if "folder" in sources and len(folders) == 1 else bool(c and c.instances)
+        flags = set()
+        if len(set(sources.values())) > 1:
+            conflicts.append(LabelConflict(image_id, sources, decided, LABEL_RULE))
+            flags.add("label_conflict")
+        f = facts.get(image_id)
+        size = oriented_size(f.stored_size, f.orientation) if f else (
+            (c.width, c.height) if c else (voc.width, voc.height) if voc else None)
+        found = _box_disagreements(image_id, size, f is not None, c, yolo, voc, vgg)
+        disagreements += found
+        if found:
+            flags.add("box_disagreement")
+        if len(folders) > 1:
+            flags.add("in_both_folders")
+            warnings.append(f"{image_id}: stored in both images/Fractured and images/Non_fractured; "
+                            "the record uses the Fractured copy")
+        if f is None:
+            flags.add("missing")
+        else:
+            flags.update(k for k, on in (("truncated", f.truncated), ("no_eoi", f.no_eoi),
+                                         ("exif_rotated", f.orientation != 1),
+                                         ("grayscale", f.mode == "L")) if on)
+            if f.mode not in ("L", "RGB"):
+                warnings.append(f"{image_id}: unexpected JPEG mode {f.mode}")
+        count = rows[image_id]["fracture_count"]
+        if c and count != len(c.instances):
+            warnings.append(f"{image_id}: dataset.csv fracture_count {count}, COCO {len(c.instances)} annotations")
+        folder = folders[0] if folders else ("Fractured" if decided else "Non_fractured")
+        records.append(_record(image_id, folder, decided, size, f, rows[image_id], c, flags))
+
+    expected_images = [r.path for r in records]
+    image_hashes = None if not hash_files else {r.path: r.sha256 for r in records if r.present}
+    metadata_hashes = {p: hashlib.sha256(b).hexdigest() for p, b in meta_bytes.items()}
+    ident = identify(metadata_hashes, image_hashes, missing_images=sum(not r.present for r in records),
+                     structure={"images": sum(len(v) for v in on_disk.values()), "annotations":
+                                sum(len(c.instances) for c in coco.values()),
+                                "fractured": sum("Fractured" in v for v in on_disk.values()),
+                                "in_both_folders": sorted(i for i, v in on_disk.items() if len(v) > 1),
+                                "test_split": len(legacy.get("test", []))})
+    for w in warnings:
+        log.warning("%s", w)
+    log.info("read %s: %d images (%d absent), %s", root, len(expected_images), len(missing), ident.note)
+    return Release(root=root, identity=ident.identity, identity_note=ident.note, fingerprint=ident.fingerprint,
+                   records=records, missing=missing, label_conflicts=conflicts,
+                   box_disagreements=disagreements, legacy_split=legacy, warnings=warnings)
+
+
+def _read_metadata(root: Path) -> dict[str, bytes]:
+    out = {}
+    for rel in (DATASET_CSV, COCO_FILE, VGG_FILE, YOLO_LABELS, *SPLIT_FILES.values()):
+        if (root / rel).is_file():
+            out[rel] = (root / rel).read_bytes()
+    return out
+
+
+def _listing(folder: Path, suffix: str) -> set[str]:
+    """Stems of ``IMG*<suffix>`` files in a folder (empty if the folder is absent)."""
+    if not folder.is_dir():
+        return set()
+    return {n[: -len(suffix)] for n in os.listdir(folder) if n.startswith("IMG") and n.endswith(suffix)}
+
+
+def _scan_images(root: Path, warnings: list[str]) -> dict[str, tuple[str, ...]]:
+    """``{image_id: class folders holding it}`` (Fractured first)."""
+    found: dict[str, tuple[str, ...]] = {}
+    if not any((root / "images" / f).is_dir() for f in CLASS_FOLDERS):
+        raise ReleaseNotFoundError(f"{root / 'images'}: expected folders {' and '.join(CLASS_FOLDERS)}, "
+                                   f"found {sorted(p.name for p in (root / 'images').iterdir())[:8]}; "
+                                   "point to the unzipped FracAtlas/ folder")
+    for folder in CLASS_FOLDERS:
+        d = root / "images" / folder
+        for name in sorted(os.listdir(d)) if d.is_dir() else ():
+            if _IMAGE_NAME.fullmatch(name):
+                found[name[:-4]] = found.get(name[:-4], ()) + (folder,)
+            elif not name.startswith("."):
+                warnings.append(f"images/{folder}/{name}: not an IMGnnnnnnn.jpg file; ignored")
+    return found
+
+
+def _inspect_all(root: Path, where: dict[str, tuple[str, ...]], hash_files: bool,
+                 progress: Progress | None, workers: int | None) -> dict[str, JpegFacts]:
+    """Headers (and hashes) in threads; the few JPEGs without EOI then decoded one by one."""
+    names = {i: f"images/{folders[0]}/{i}.jpg" for i, folders in where.items()}
+    facts: dict[str, JpegFacts] = {}
+    workers = workers or min(8, (os.cpu_count() or 1) + 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {i: pool.submit(_header, root / rel, hash_files, rel) for i, rel in names.items()}
+        for done, (i, job) in enumerate(jobs.items(), start=1):
+            facts[i] = job.result()
+            if progress is not None:
+                progress(done, len(jobs))
+    for i, f in facts.items():
+        if f.no_eoi:  # serial: truncated-image recovery is a process-global switch
+            facts[i] = _check_scan(root / names[i], f, names[i])
+    return facts
+
+
+def _label_sources(row, folders, coco, yolo, voc, vgg, legacy, in_split, image_id) -> dict[str, bool]:
+    """Each source's verdict on 'fractured' (sources that are absent are left out)."""
+    sources: dict[str, bool] = {}
+    if folders:
+        sources["folder"] = folders[0] == "Fractured"
+        if len(folders) > 1:
+            sources["folder_copy"] = False  # the second copy, in Non_fractured
+    sources["csv_fractured"] = row["fractured"] == 1
+    sources["csv_fracture_count"] = row["fracture_count"] > 0
+    sources["coco"] = bool(coco and coco.instances)
+    if yolo is not None:
+        sources["yolo"] = bool(yolo)
+    if voc is not None:
+        sources["voc"] = bool(voc.boxes)
+    if vgg is not None:
+        sources["vgg"] = bool(vgg.get(image_id))
+    if legacy:
+        sources["legacy_split"] = image_id in in_split
+    return sources
+
+
+def _box_disagreements(image_id, size, present, coco, yolo, voc, vgg) -> list[BoxDisagreement]:
+    """COCO (the instance source) against the image size, YOLO, VOC and VGG."""
+    out: list[BoxDisagreement] = []
+    boxes = [ann.coco_corners(i.bbox) for i in coco.instances] if coco else []
+    frame = (coco.width, coco.height) if coco else (voc.width, voc.height) if voc else size
+    if present and size is not None:
+        for source, given in (("COCO size", coco and (coco.width, coco.height)),
+                              ("PASCAL VOC size", voc and (voc.width, voc.height))):
+            if given and tuple(given) != tuple(size):
+                out.append(BoxDisagreement(image_id, source, f"annotation frame {given[0]}x{given[1]}, "
+                           f"JPEG after EXIF orientation {size[0]}x{size[1]}",
+                           float(max(abs(given[0] - size[0]), abs(given[1] - size[1])))))
+    if voc is not None and coco and (voc.width, voc.height) != (coco.width, coco.height):
+        out.append(BoxDisagreement(image_id, "PASCAL VOC size", f"VOC {voc.width}x{voc.height}, COCO "
+                   f"{coco.width}x{coco.height}", float(max(abs(voc.width - coco.width), abs(voc.height - coco.height)))))
+    checks = []
+    if voc is not None:
+        checks.append(("PASCAL VOC", list(voc.boxes), ann.voc_excess, lambda c, v: max(abs(a - b) for a, b in zip(c, v))))
+    if yolo is not None and frame is not None:
+        w, h = frame
+        corners = [ann.yolo_corners(b, w, h) for b in yolo]
+        checks.append(("YOLO", corners, lambda c, y: ann.yolo_excess(c, y, w, h),
+                       lambda c, y: max(abs(a - b) for a, b in zip(c, y))))
+    for source, other, excess, raw in checks:
+        if len(other) != len(boxes):
+            out.append(BoxDisagreement(image_id, source, f"COCO has {len(boxes)} boxes, {source} {len(other)}", math.inf))
+        for i, j, e in ann.match_boxes(boxes, other, excess):
+            if e > 0:
+                out.append(BoxDisagreement(image_id, source, f"box {i}: COCO {_fmt(boxes[i])} vs {source} "
+                           f"{_fmt(other[j])}", float(raw(boxes[i], other[j]))))
+    if vgg is not None:
+        polys = [p for inst in (coco.instances if coco else ()) for p in inst.polygons]
+        theirs = list(vgg.get(image_id, ()))
+        if len(theirs) != len(polys):
+            out.append(BoxDisagreement(image_id, "VGG JSON", f"COCO has {len(polys)} polygons, VGG {len(theirs)}", math.inf))
+        for i, j, e in ann.match_boxes(polys, theirs, ann.polygon_distance):
+            if e > ann.BOX_TOLERANCE_PX:
+                out.append(BoxDisagreement(image_id, "VGG JSON", f"COCO polygon {i} ({len(polys[i]) // 2} points) "
+                           f"differs from VGG polygon {j} ({len(theirs[j]) // 2} points)", e))
+    return out
+
+
+def _fmt(box) -> str:
+    return "(" + ", ".join(f"{v:.1f}" for v in box) + ")"
+
+
+def _record(image_id, folder, decided, size, f: JpegFacts | None, row, coco, flags) -> ImageRecord:
+    instances: tuple[Instance, ...] = coco.instances if coco else ()
+    return ImageRecord(
+        image_id=image_id, path=f"images/{folder}/{image_id}.jpg", present=f is not None, fractured=decided,
+        width=size[0] if size else None, height=size[1] if size else None,
+        stored_width=f.stored_size[0] if f else None, stored_height=f.stored_size[1] if f else None,
+        exif_orientation=f.orientation if f else 1, mode=f.mode if f else None,
+        truncated=bool(f and f.truncated), sha256=f.sha256 if f else None,
+        **{k: bool(row[k]) for k in ("hand", "leg", "hip", "shoulder", "mixed", "hardware", "multiscan",
+                                     "frontal", "lateral", "oblique")},
+        fracture_count=row["fracture_count"], instances=instances,
+        quality_flags=tuple(k for k in FLAG_ORDER if k in flags))

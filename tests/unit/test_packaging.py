@@ -1,0 +1,66 @@
+"""The installed package: CLI entry point, version, citation metadata."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import fracbench
+from fracbench.cli import GROUPS, main
+from tests.conftest import REPO
+
+EXPECTED_COMMANDS = {"audit", "download", "splits", "build", "publish-dataset", "validate", "score", "compare", "leaderboard", "baseline"}
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    missing = {c for c in EXPECTED_COMMANDS if c not in out}
+    assert not missing, f"--help does not list {sorted(missing)}"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"fracbench {fracbench.__version__}"
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("fracbench") or str(REPO / ".venv" / "bin" / "fracbench")
+    proc = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert fracbench.__version__ in proc.stdout
+
+
+def test_unknown_command_suggests_the_close_one(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["scroe"])
+    assert exc.value.code == 2
+    assert "Did you mean: score?" in capsys.readouterr().err
+
+
+def test_every_group_module_registers():
+    import importlib
+
+    for group in GROUPS:
+        assert callable(importlib.import_module(f"fracbench.cli.{group}").register)
+
+
+def test_citation_cff_is_valid():
+    cffconvert = shutil.which("cffconvert") or str(REPO / ".venv" / "bin" / "cffconvert")
+    proc = subprocess.run(
+        [cffconvert, "--validate", "-i", str(REPO / "CITATION.cff")], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (REPO / "CITATION.cff").read_text()
+    assert "10.1038/s41597-023-02432-4" in text  # FracAtlas is cited
+
+
+def test_pins_torch_exactly():
+    text = (REPO / "pyproject.toml").read_text()
+    assert '"torch==2.14.1"' in text and '"torchvision==0.29.1"' in text
