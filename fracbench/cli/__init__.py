@@ -20,7 +20,7 @@ from rich.console import Console
 from fracbench import __version__
 from fracbench.errors import FracbenchError
 
-GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline")
+GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline", "convert")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -73,5 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err_console.print("[red]interrupted[/red]; nothing half-written was kept")
+        err_console.print(
+            "[red]interrupted[/red]; nothing half-written is at a final path (a download resumes from its .part)"
+        )
         return 130

@@ -52,7 +52,8 @@ def run_build(args: argparse.Namespace) -> int:
         task = bar.add_task("reading the release", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description="writing parquet", completed=done, total=total)
+            what = "reading the release" if stage == "read" else "writing parquet"
+            bar.update(task, description=what, completed=done, total=total)
 
         out = build_dataset(
             args.raw, args.out, allow_missing=args.allow_missing, manifest=args.manifest,

@@ -1,9 +1,220 @@
-"""CLI commands of the scoring group."""
+"""CLI commands of the scoring group: ``validate``, ``score``, ``compare``."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from fracbench.cli import console, err_console
+
+DEFAULT_MAX_PROBLEMS = 200
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this group's commands to the top-level parser."""
+    p = sub.add_parser(
+        "validate",
+        help="check a submission file (every problem at once)",
+        description="Check preds.json (or .json.gz) against the submission format v1 and the split's ground "
+        "truth. Lists every problem with its location; exit 0 when valid, 1 otherwise.",
+    )
+    p.add_argument("submission", help="the submission file, .json or .json.gz")
+    _data_split(p)
+    p.add_argument("--schema-only", action="store_true", help="check only what needs no dataset (no image ids, sizes or bounds)")
+    p.add_argument("--max-problems", type=int, default=DEFAULT_MAX_PROBLEMS, metavar="N", help=f"problems to print (default {DEFAULT_MAX_PROBLEMS}; 0: all)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "score",
+        help="validate and score a submission (metrics with 95%% CIs)",
+        description="Validate, then score a submission on every image of the split (negatives included): "
+        "all metrics of its task with group-bootstrap 95%% CIs, subgroups, curves and provenance.",
+    )
+    p.add_argument("submission", help="the submission file, .json or .json.gz")
+    _data_split(p)
+    p.add_argument("--json", metavar="PATH", help="write the Result JSON here")
+    _bootstrap(p)
+    p.add_argument("--no-subgroups", action="store_true", help="skip the region/hardware/view breakdown")
+    p.add_argument("--max-problems", type=int, default=DEFAULT_MAX_PROBLEMS, metavar="N", help="problems to print if invalid")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "compare",
+        help="paired bootstrap comparison of two submissions",
+        description="Compare two SUBMISSION files (not Result JSONs: those hold no predictions) of the same "
+        "task and split on one metric: difference A - B, its 95%% CI and a two-sided p-value from a paired "
+        "group bootstrap (both see the same resampled images).",
+    )
+    p.add_argument("a", help="submission A")
+    p.add_argument("b", help="submission B")
+    _data_split(p)
+    p.add_argument("--metric", help="metric to compare (default: the task's main score)")
+    p.add_argument("--json", metavar="PATH", help="write the comparison JSON here")
+    _bootstrap(p)
+    p.set_defaults(func=cmd_compare)
+
+
+def _data_split(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="DIR", help="built dataset directory (default: $FRACBENCH_DATA, then the cache dir)")
+    p.add_argument("--split", choices=("test", "validation"), help="split to check against (default: the one the submission declares)")
+
+
+def _bootstrap(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for 95%% CIs (default 1000; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+def _render_problems(source: str, problems: Sequence[tuple[str, str]], limit: int) -> None:
+    console.print(f"[red]✗[/red] {escape(str(source))}: [bold]{len(problems)}[/bold] problem(s)", highlight=False)
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column("where", overflow="fold")
+    table.add_column("problem", overflow="fold")
+    shown = problems if limit <= 0 else problems[:limit]
+    for location, message in shown:
+        table.add_row(escape(location), escape(message))
+    console.print(table)
+    if len(shown) < len(problems):
+        console.print(f"... {len(problems) - len(shown)} more; pass --max-problems 0 to list all", highlight=False)
+
+
+def _split_problem(text: str) -> tuple[str, str]:
+    location, _, message = text.partition(": ")
+    return location, message
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
+    from fracbench.errors import DatasetNotFoundError
+    from fracbench.score import load_split_ground_truth
+    from fracbench.submission import SCORABLE_SPLITS, TASK_NAMES
+    from fracbench.validate import read_document, validate_submission
+
+    doc = read_document(args.submission)
+    gt = None
+    split = args.split
+    if not doc.problems and not args.schema_only:
+        declared = doc.data if isinstance(doc.data, dict) else {}
+        split = split or (declared.get("split") if declared.get("split") in SCORABLE_SPLITS else "test")
+        task = declared.get("task") if declared.get("task") in TASK_NAMES else None
+        try:
+            gt = load_split_ground_truth(args.data, split, task)
+        except DatasetNotFoundError as exc:
+            raise DatasetNotFoundError(f"{exc}; or pass --schema-only to check only what needs no dataset") from None
+    report = validate_submission(doc, gt, split=split)
+    if not report.ok:
+        _render_problems(report.source, [(p.location, p.message) for p in report.problems], args.max_problems)
+        return 1
+    against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, sizes and bounds not checked[/yellow]"
+    console.print(
+        f"[green]✓[/green] {escape(report.source)}: valid {report.task} submission for the {report.split} split, "
+        f"{report.n_predictions} predictions; {against}",
+        highlight=False,
+    )
+    return 0
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)
+
+
+def _ci(ci: Any) -> str:
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-"
+
+
+def _value(v: float | None) -> str:
+    return "undefined" if v is None else f"{v:.4f}"
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``fracbench score``: print the metrics table, optionally write the Result JSON."""
+    from fracbench.atomic import write_text
+    from fracbench.errors import SubmissionError
+    from fracbench.score import score_submission
+    from fracbench.tasks import get_task
+
+    with _progress() as bar:
+        job = bar.add_task("bootstrap", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        try:
+            result = score_submission(
+                args.submission, data=args.data, split=args.split, n_resamples=args.bootstrap, seed=args.seed,
+                subgroups=not args.no_subgroups, progress=progress,
+            )
+        except SubmissionError as exc:
+            bar.stop()
+            _render_problems(args.submission, [_split_problem(p) for p in exc.problems], args.max_problems)
+            return 1
+    spec = get_task(result.task)
+    prov = result.provenance
+    table = Table(title=f"{escape(result.model.name)}: {result.task}, {prov.split} split (splits {prov.splits_version}, {prov.n_scored} scored images)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("better", justify="center")
+    for name, mv in result.metrics.items():
+        style = "bold" if name == spec.main_score else None
+        table.add_row(name + (" (main)" if name == spec.main_score else ""), _value(mv.value), _ci(mv.ci95), "↑" if spec.higher_is_better[name] else "↓", style=style)
+    console.print(table)
+    if result.subgroups:
+        sub = Table(title=f"{spec.main_score} by subgroup")
+        for col in ("attribute", "value", "images", "fractured", spec.main_score, "95% CI"):
+            sub.add_column(col, justify="right" if col not in ("attribute", "value") else "left")
+        for attribute, values in result.subgroups.items():
+            for value, metrics in values.items():
+                size = result.subgroup_sizes.get(attribute, {}).get(value, {})
+                mv = metrics[spec.main_score]
+                sub.add_row(attribute, value, str(size.get("n_images", "")), str(size.get("n_fractured", "")), _value(mv.value), _ci(mv.ci95))
+        console.print(sub)
+    threshold = f"; operating threshold {result.operating_threshold:g}" + ("" if result.threshold is not None else " (protocol default)") if result.operating_threshold is not None else ""
+    console.print(
+        f"protocol v{prov.protocol_version}, {prov.bootstrap.n_resamples} group-bootstrap resamples (seed {prov.bootstrap.seed}){threshold}; "
+        f"split sha256 {prov.split_sha256[:12]}…, submission sha256 {prov.submission_sha256[:12]}…",
+        highlight=False,
+    )
+    if args.json:
+        write_text(args.json, result.to_json())
+        console.print(f"wrote {escape(args.json)}", highlight=False)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``fracbench compare``: paired bootstrap difference of two submissions."""
+    from fracbench.atomic import write_text
+    from fracbench.compare import compare_submissions
+    from fracbench.errors import SubmissionError
+
+    try:
+        cmp = compare_submissions(args.a, args.b, data=args.data, split=args.split, metric=args.metric, n_resamples=args.bootstrap, seed=args.seed)
+    except SubmissionError as exc:
+        source = exc.args[0].split(":", 1)[0] if exc.args else "submission"
+        _render_problems(source, [_split_problem(p) for p in exc.problems], DEFAULT_MAX_PROBLEMS)
+        return 1
+    table = Table(title=f"{cmp.metric} on the {cmp.split} split ({cmp.task}, splits {cmp.splits_version})")
+    for col in ("", "model", cmp.metric, "95% CI"):
+        table.add_column(col)
+    table.add_row("A", escape(cmp.a.model), _value(cmp.a.value), _ci(cmp.a.ci95))
+    table.add_row("B", escape(cmp.b.model), _value(cmp.b.value), _ci(cmp.b.ci95))
+    console.print(table)
+    if cmp.difference is None:
+        console.print(f"difference undefined: {cmp.metric} is undefined for one of them", highlight=False)
+    else:
+        better = "higher" if cmp.higher_is_better else "lower"
+        p = f"{cmp.p_value:.4g}" if cmp.p_value is not None else "-"
+        console.print(
+            f"A - B = [bold]{cmp.difference:+.4f}[/bold], 95% CI {_ci(cmp.ci95)}, two-sided p = {p} "
+            f"(paired group bootstrap, {cmp.n_defined} of {cmp.n_resamples} resamples defined, seed {cmp.seed}; {better} is better)",
+            highlight=False,
+        )
+    if args.json:
+        write_text(args.json, cmp.to_json())
+        console.print(f"wrote {escape(args.json)}", highlight=False)
+    return 0

@@ -95,7 +95,7 @@ def run_derive(args: argparse.Namespace) -> int:
 
         split = legacy_from_release(_release(args.raw, args.allow_missing))
         sha = write_legacy(args.out, split)
-        console.print(f"wrote {args.out} ({len(split)} ids, positive-only) sha256 {sha}", highlight=False)
+        console.print(f"wrote {args.out} ({len(split)} ids, positive-only) sha256 {sha}", highlight=False, soft_wrap=True)
         return 0
     from fracbench.splits.derive import derive_from_raw
 
@@ -103,7 +103,7 @@ def run_derive(args: argparse.Namespace) -> int:
         out, sha = derive_from_raw(
             args.raw, args.out, allow_missing=args.allow_missing, seed=args.seed, audit_path=args.audit
         )
-    console.print(f"wrote {out} and {out.with_name('MANIFEST.json')}; sha256 {sha}", highlight=False)
+    console.print(f"wrote {out} and {out.with_name('MANIFEST.json')}; sha256 {sha}", highlight=False, soft_wrap=True)
     return 0
 
 

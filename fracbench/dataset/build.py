@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from fracbench.atomic import directory, write_text
-from fracbench.dataset.features import CONFIGS, LABEL_NAMES, PIXEL_COLUMNS, SPLITS, features_for
+from fracbench.dataset.features import LABEL_NAMES, PIXEL_COLUMNS, SPLITS, column_names, features_for
 from fracbench.dataset.load import METADATA_FILENAME, METADATA_SCHEMA
 from fracbench.dataset.locate import DATASET_DIRNAME
 from fracbench.dataset.pixels import EncodedImage, MaskEncoder, encode_image
@@ -36,6 +38,9 @@ DATASET_VERSION = "1.0.0"
 
 V1_CONFIGS = ("classification", "localization", "segmentation")
 """Configs over the manifest's leakage-aware splits (``legacy`` uses the authors' split)."""
+
+SHARED_CONFIG = "segmentation"
+"""The config whose parquet files hold every column; the other V1 configs share them."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``, called after each image."""
@@ -65,7 +70,7 @@ def build_dataset(
         overwrite: replace an existing ``out``.
         ids: build only these image ids (a documented subset, for fast tests); the
             manifest's other rows are ignored and the subset is recorded.
-        max_shard_bytes: encoded-pixel bytes after which a parquet shard is closed.
+        max_shard_bytes: encoded-pixel bytes a parquet shard may hold (default 500 MiB).
 
     Returns:
         Path: ``out``.
@@ -77,7 +82,7 @@ def build_dataset(
         SplitError: the manifest cannot be read.
     """
     out = Path(out)
-    release = _read_release(raw, allow_missing)
+    release = _read_release(raw, allow_missing, progress)
     split_manifest = _resolve_manifest(manifest)
     records = _select(release, split_manifest, ids)
     rows = split_manifest.by_id()
@@ -100,17 +105,17 @@ def build_dataset(
             for done, record in enumerate(present, start=1):
                 image = encode_image(release.root, record)
                 stats["reencoded" if image.reencoded else "original"] += 1
-                base = _base_row(record, image, rows[record.image_id], record.image_id in conflicts)
-                split = rows[record.image_id].split
-                writers[("classification", split)].add(base)
-                writers[("localization", split)].add({**base, **_boxes(record)})
-                seg = {**base, **_boxes(record), **_polygons(record), "mask": _cell(masks.encode(record))}
-                writers[("segmentation", split)].add(seg)
+                row = _base_row(record, image, rows[record.image_id], record.image_id in conflicts)
+                row.update(_annotations(record))
                 if record.image_id in legacy_of:
-                    writers[("legacy", legacy_of[record.image_id])].add({**base, **_boxes(record), **_polygons(record)})
+                    writers[("legacy", legacy_of[record.image_id])].add(dict(row))
+                row["mask"] = _cell(masks.encode(record))
+                writers[(SHARED_CONFIG, rows[record.image_id].split)].add(row)
                 if progress is not None:
                     progress("build", done, len(present))
             shards = {key: w.close() for key, w in writers.items()}
+            linked, stats["shared_files"] = _share(tmp, shards)
+            shards.update(linked)
             metadata = _metadata(
                 tmp, release, split_manifest, writers, shards, missing, present, rows, stats, ids is not None
             )
@@ -118,12 +123,21 @@ def build_dataset(
 
             write_text(tmp / "README.md", render_card(metadata, present, split_manifest, legacy_of, release))
             write_text(tmp / METADATA_FILENAME, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+            _readable(tmp)
     except FileExistsError as exc:
         raise DatasetError(f"{out} already exists; pass --overwrite to replace it or choose another --out") from exc
     return out
 
 
-def _read_release(raw: str | Path | Release, allow_missing: bool) -> Release:
+def _readable(tmp: Path) -> None:
+    """Ordinary permissions (the temp directory and atomic files are created owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp, *tmp.rglob("*")):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def _read_release(raw: str | Path | Release, allow_missing: bool, progress: Progress | None) -> Release:
     if isinstance(raw, Release):
         if raw.missing and not allow_missing:
             raise DatasetError(
@@ -133,7 +147,11 @@ def _read_release(raw: str | Path | Release, allow_missing: bool) -> Release:
         return raw
     from fracbench.release.reader import read_release
 
-    return read_release(raw, allow_missing=allow_missing)
+    def reading(done: int, total: int) -> None:
+        if progress is not None:
+            progress("read", done, total)
+
+    return read_release(raw, allow_missing=allow_missing, progress=reading)
 
 
 def _resolve_manifest(manifest: SplitManifest | str | Path | None) -> SplitManifest:
@@ -193,17 +211,45 @@ def _legacy_assignment(release: Release, present: set[str]) -> dict[str, str]:
 
 
 def _open_writers(tmp: Path, max_shard_bytes: int, *, has_legacy: bool) -> dict[tuple[str, str], ShardWriter]:
+    """Writers of the configs that own parquet files: ``segmentation`` and ``legacy``."""
     writers = {}
-    for config in CONFIGS:
+    for config in (SHARED_CONFIG, "legacy"):
         if config == "legacy" and not has_legacy:
             log.warning("the release has no authors' split (Utilities/Fracture Split); no legacy config is built")
             continue
-        schema = features_for(config).arrow_schema
+        projections = {c: list(column_names(c)) for c in V1_CONFIGS if config == SHARED_CONFIG}
         for split in SPLITS:
             writers[(config, split)] = ShardWriter(
-                tmp / config, split, schema, PIXEL_COLUMNS, max_shard_bytes=max_shard_bytes
+                tmp / config, split, features_for(config).arrow_schema, PIXEL_COLUMNS,
+                projections=projections, max_shard_bytes=max_shard_bytes,
             )
     return writers
+
+
+def _share(tmp: Path, shards: dict[tuple[str, str], list[Path]]) -> tuple[dict[tuple[str, str], list[Path]], str]:
+    """Give ``classification`` and ``localization`` the segmentation files under their own names.
+
+    The files are hard links (no bytes written twice; a plain copy where the filesystem
+    has none); those configs read them through a column projection (``columns:`` in the
+    card), so each loads exactly its own features.
+    """
+    out, how = {}, "hard links"
+    for config in V1_CONFIGS:
+        if config == SHARED_CONFIG:
+            continue
+        for split in SPLITS:
+            paths = []
+            for src in shards[(SHARED_CONFIG, split)]:
+                dst = tmp / config / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:  # no hard links on this filesystem: same bytes, written again
+                    shutil.copyfile(src, dst)
+                    how = "copies"
+                paths.append(dst)
+            out[(config, split)] = paths
+    return out, how
 
 
 def _cell(image: EncodedImage) -> dict[str, Any]:
@@ -239,12 +285,12 @@ def _base_row(record: ImageRecord, image: EncodedImage, row: ManifestRow, confli
     }
 
 
-def _boxes(record: ImageRecord) -> dict[str, Any]:
-    return {"boxes": [[float(v) for v in inst.bbox] for inst in record.instances]}
-
-
-def _polygons(record: ImageRecord) -> dict[str, Any]:
-    return {"polygons": [[[float(v) for v in poly] for poly in inst.polygons] for inst in record.instances]}
+def _annotations(record: ImageRecord) -> dict[str, Any]:
+    """``boxes`` ((n, 4) xywh) and ``polygons`` (per instance, flat polygons), float32 in the schema."""
+    return {
+        "boxes": [[float(v) for v in inst.bbox] for inst in record.instances],
+        "polygons": [[[float(v) for v in poly] for poly in inst.polygons] for inst in record.instances],
+    }
 
 
 def _metadata(
@@ -256,7 +302,7 @@ def _metadata(
     missing: list[str],
     present: list[ImageRecord],
     rows: dict[str, ManifestRow],
-    stats: dict[str, int],
+    stats: dict[str, Any],
     subset: bool,
 ) -> dict[str, Any]:
     """Everything ``fracbench.json`` records (no timestamps: the file is reproducible)."""
@@ -272,10 +318,11 @@ def _metadata(
             rel = p.relative_to(tmp).as_posix()
             digests[rel] = file_sha256(p)
             files.append(rel)
-        entry = configs.setdefault(config, {"splits": {}})
+        entry = configs.setdefault(config, {"splits": {}, "shares": _shares(config)})
+        owner = writers[(SHARED_CONFIG if config in V1_CONFIGS else config, split)]
         entry["splits"][split] = {
-            "num_examples": writers[(config, split)].num_rows,
-            "num_bytes": writers[(config, split)].num_bytes,
+            "num_examples": owner.num_rows,
+            "num_bytes": owner.num_bytes_of.get(config, owner.num_bytes),
             "files": files,
             "download_size": sum(p.stat().st_size for p in paths),
         }
@@ -310,9 +357,24 @@ def _metadata(
         "counts": counts,
         "pixels": {"original_jpeg": stats["original"], "reencoded_png": stats["reencoded"]},
         "configs": configs,
+        "shared_files": stats["shared_files"],
+        "unique_bytes": _unique_bytes(tmp, digests),
         "files": digests,
         "fingerprint": dataset_fingerprint(digests),
     }
+
+
+def _shares(config: str) -> str | None:
+    return SHARED_CONFIG if config in V1_CONFIGS and config != SHARED_CONFIG else None
+
+
+def _unique_bytes(tmp: Path, digests: dict[str, str]) -> int:
+    """Bytes the parquet files take once (a hard-linked file counts once)."""
+    seen: dict[tuple[int, int], int] = {}
+    for rel in digests:
+        st = (tmp / rel).stat()
+        seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
 
 
 def _legacy_identity(release: Release) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from fracbench.dataset.features import CONFIGS, DEFAULT_CONFIG, SPLITS, features_for
+from fracbench.dataset.features import CONFIGS, DEFAULT_CONFIG, SPLITS, column_names, features_for
 from fracbench.release.records import REGIONS, ImageRecord, Release
 from fracbench.splits.manifest import SplitManifest
 
@@ -112,6 +112,9 @@ def _configs_yaml(metadata: dict[str, Any]) -> list[dict[str, Any]]:
                 if split in metadata["configs"][config]["splits"]
             ],
         }
+        if metadata["configs"][config].get("shares") is not None:
+            # the files hold every column; this config reads its own through a projection
+            entry["columns"] = list(column_names(config))
         if config == DEFAULT_CONFIG:
             entry["default"] = True
         out.append(entry)
@@ -237,15 +240,16 @@ def _known_issues(
 
 
 def _size_table(metadata: dict[str, Any]) -> str:
-    lines = ["| config | parquet files | bytes on disk |", "|---|---|---|"]
-    total = 0
+    lines = ["| config | parquet files | bytes |", "|---|---|---|"]
     for config in CONFIGS:
         if config not in metadata["configs"]:
             continue
-        splits = metadata["configs"][config]["splits"].values()
+        entry = metadata["configs"][config]
+        splits = entry["splits"].values()
         size = sum(s["download_size"] for s in splits)
-        total += size
         files = sum(len(s["files"]) for s in splits)
-        lines.append(f"| `{config}` | {files} | {size:,} ({size / 2**20:.1f} MiB) |")
-    lines.append(f"| **all** | {len(metadata['files'])} | {total:,} ({total / 2**20:.1f} MiB) |")
+        shared = f" (the `{entry['shares']}` files, {metadata['shared_files']})" if entry.get("shares") else ""
+        lines.append(f"| `{config}` | {files} | {size:,} ({size / 2**20:.1f} MiB){shared} |")
+    unique = metadata["unique_bytes"]
+    lines.append(f"| **on disk** | {len(metadata['files'])} | {unique:,} ({unique / 2**20:.1f} MiB) |")
     return "\n".join(lines)

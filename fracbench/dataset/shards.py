@@ -42,6 +42,8 @@ class ShardWriter:
         split: ``train``, ``validation`` or ``test`` (the file-name prefix).
         schema: the Arrow schema (``Features.arrow_schema``, with its HF metadata).
         pixel_columns: columns holding encoded pixels (stored uncompressed, no stats).
+        projections: named column subsets whose Arrow size is also counted
+            (``num_bytes_of[name]``), for configs that read these files through a projection.
         max_shard_bytes: pixel bytes a shard may hold (a single larger row gets its own shard).
     """
 
@@ -52,6 +54,7 @@ class ShardWriter:
         schema: pa.Schema,
         pixel_columns: Iterable[str],
         *,
+        projections: dict[str, list[str]] | None = None,
         max_shard_bytes: int = MAX_SHARD_BYTES,
     ) -> None:
         self.directory = directory
@@ -60,6 +63,8 @@ class ShardWriter:
         self.max_shard_bytes = max_shard_bytes
         self.num_rows = 0
         self.num_bytes = 0  # Arrow in-memory bytes, the Hub's ``num_bytes`` convention
+        self.projections = dict(projections or {})
+        self.num_bytes_of = dict.fromkeys(self.projections, 0)
         self._pixel_columns = [c for c in pixel_columns if c in schema.names]
         self._buffer: list[dict[str, Any]] = []
         self._buffer_pixel_bytes = 0
@@ -124,6 +129,8 @@ class ShardWriter:
         self._writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
         self.num_rows += table.num_rows
         self.num_bytes += table.nbytes
+        for name, columns in self.projections.items():
+            self.num_bytes_of[name] += table.select(columns).nbytes
         self._shard_rows += table.num_rows
         self._shard_pixel_bytes += self._buffer_pixel_bytes
         self._buffer = []

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -127,13 +127,22 @@ class ModelMeta(BaseModel):
 
 
 class SubmissionRef(BaseModel):
-    """The submission file an entry was scored from."""
+    """The submission file an entry was scored from, and how it is stored beside the entry.
+
+    Attributes:
+        sha256: sha256 of the submitted file's bytes (what the Result's provenance records).
+        path: the stored copy, relative to the entry file (``submissions/<slug>.json.gz``).
+        size: bytes of the submitted file.
+        stored_as: ``gzip``: the stored copy is the submitted file gzipped;
+            ``verbatim``: the submitted file was already gzipped and is stored as is.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     path: str
     size: int = Field(ge=0)
+    stored_as: Literal["gzip", "verbatim"] = "gzip"
 
 
 class EntryV1(BaseModel):

@@ -117,7 +117,7 @@ def _table(board: TaskBoard) -> str:
             f"{metric_cells}"
             f'<td class="num">{fmt_params(m.parameters)}</td><td>{esc(m.training_data or "—")}</td>'
             f'<td>{esc(m.pretrained_weights or "—")}</td><td>{esc(m.hardware or "—")}</td>'
-            f'<td>{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td>{links}</td></tr>'
+            f'<td class="date">{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td>{links}</td></tr>'
         )
     return (
         f'<div class="scroll"><table class="board" data-board="{esc(board.key)}">'

@@ -36,6 +36,7 @@ BOARD_PREFIX = "fracatlas-"
 ACCEPTED_SPLITS_VERSIONS = ("v1",)
 """Splits versions a board takes entries for (one ``fracatlas-<v>/`` dir each)."""
 LEADERBOARD_SPLIT = "test"
+GZIP_MAGIC = b"\x1f\x8b"
 
 Scorer = Callable[..., Result]
 """``scorer(path, *, data, split, n_resamples, seed) -> Result``, like ``fracbench.score.score_submission``."""
@@ -168,19 +169,19 @@ def add_entry(
     *,
     data: str | Path | None = None,
     scorer: Scorer | None = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> tuple[LeaderboardEntry, Path]:
     """Score a submission and add it to the board.
 
     Args:
         board: the board directory or :class:`Board`.
-        submission: the ``preds.json`` file (plain JSON; stored gzipped).
+        submission: the ``preds.json`` file (plain or gzipped JSON; stored gzipped).
         meta: validated model metadata (see :func:`~fracbench.leaderboard.entry.read_meta`).
         data: built dataset directory for scoring (``--data``).
         scorer: scoring function; defaults to ``fracbench.score.score_submission``.
-        n_resamples: bootstrap resamples for the CIs.
-        seed: bootstrap seed.
+        n_resamples: bootstrap resamples for the CIs (None: the scorer's default).
+        seed: bootstrap seed (None: the scorer's default).
 
     Returns:
         tuple: the new entry and the path it was written to.
@@ -197,12 +198,14 @@ def add_entry(
     except OSError as exc:
         raise LeaderboardError(f"{submission}: cannot read the submission file ({exc.strerror})") from None
     sha = hashlib.sha256(raw).hexdigest()
+    already_gzip = raw[:2] == GZIP_MAGIC
     slug = meta.resolved_slug()
     source = str(submission)
     _check_duplicates(board, sha256=sha, path=None, source=source)  # fail fast, before scoring
 
     score = scorer or default_scorer()
-    result = score(submission, data=data, split=None, n_resamples=n_resamples, seed=seed)
+    options = {k: v for k, v in (("n_resamples", n_resamples), ("seed", seed)) if v is not None}
+    result = score(submission, data=data, split=None, **options)
     check_result_accepted(result, source=source)
     if result.provenance.submission_sha256 != sha:
         raise LeaderboardError(
@@ -216,15 +219,17 @@ def add_entry(
         splits_version=splits_version,
         added_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         model=meta.model_copy(update={"slug": slug}),
-        submission=SubmissionRef(sha256=sha, path=f"submissions/{slug}.json.gz", size=len(raw)),
+        submission=SubmissionRef(sha256=sha, path=f"submissions/{slug}.json.gz", size=len(raw),
+                                 stored_as="verbatim" if already_gzip else "gzip"),
         result=result,
     )
     text = dump_entry(entry)
+    stored = raw if already_gzip else gzip.compress(raw, mtime=0)
     entry_path = board.entry_path(splits_version, result.task, slug)
     with board.locked():
         _check_duplicates(board, sha256=sha, path=entry_path, source=source)
         # The submission first: an entry on disk always has its submission beside it.
-        write_bytes(board.submission_path(splits_version, result.task, slug), gzip.compress(raw, mtime=0))
+        write_bytes(board.submission_path(splits_version, result.task, slug), stored)
         write_text(entry_path, text)
     log.info("added %s", board.relative(entry_path))
     return load_entry(entry_path), entry_path

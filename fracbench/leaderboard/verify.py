@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import math
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -130,7 +131,7 @@ def _rescore(
 ) -> None:
     prov = entry.result.provenance
     with tempfile.TemporaryDirectory(prefix="fracbench-verify-") as tmp:
-        sub = Path(tmp) / f"{entry.slug}.json"
+        sub = Path(tmp) / (f"{entry.slug}.json.gz" if entry.submission.stored_as == "verbatim" else f"{entry.slug}.json")
         sub.write_bytes(raw)
         try:
             again = scorer(sub, data=data, split=prov.split, n_resamples=prov.bootstrap.n_resamples, seed=prov.bootstrap.seed)
@@ -207,16 +208,17 @@ def verify_board(
         sub_path = path.parent / entry.submission.path
         raw = None
         try:
-            raw = gzip.decompress(sub_path.read_bytes())
+            stored = sub_path.read_bytes()
+            raw = stored if entry.submission.stored_as == "verbatim" else gzip.decompress(stored)
         except FileNotFoundError:
             check.notes.append(f"not re-scored: submission file {entry.submission.path} is absent")
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             check.problems.append(f"{entry.submission.path} is not a readable gzip file ({exc})")
         if raw is not None:
             sha = hashlib.sha256(raw).hexdigest()
             if sha != entry.submission.sha256:
                 check.problems.append(
-                    f"{entry.submission.path} hashes to {sha[:12]}..., the entry records "
+                    f"{entry.submission.path} holds a submission hashing to {sha[:12]}..., the entry records "
                     f"{entry.submission.sha256[:12]}...: the stored submission was changed"
                 )
             elif data_dir is not None and scorer is not None:

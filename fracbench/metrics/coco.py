@@ -133,6 +133,26 @@ def match_images(
     return out
 
 
+def _min_true_positives(npig: np.ndarray) -> np.ndarray:
+    """Smallest integer m with ``m / npig >= thr`` in float64, per row and recall point.
+
+    COCOeval compares the float recall ``tp / npig`` with each recall point; since
+    float division is monotone in ``m``, ``tp / npig >= thr`` exactly when ``tp >= m``.
+
+    Args:
+        npig: shape ``(b,)``, positive integer counts of ground-truth instances.
+
+    Returns:
+        np.ndarray: shape ``(b, 101)``, float64 integers.
+    """
+    n = npig[:, None]
+    m = np.ceil(RECALL_THRESHOLDS[None, :] * n)
+    for _ in range(2):  # ceil may be off by one either way through rounding
+        m = np.where((m - 1) / n >= RECALL_THRESHOLDS, m - 1, m)
+        m = np.where(m / n < RECALL_THRESHOLDS, m + 1, m)
+    return m
+
+
 class MatchTable:
     """COCO AP/AR of weighted image sets, replaying ``COCOeval.accumulate``.
 
@@ -166,7 +186,7 @@ class MatchTable:
             per_segment = np.zeros((tp_pos.size, self.n))
             np.add.at(per_segment, (segment[keep], self.sorted_image[fp_pos[keep]]), 1.0)
             self._tp_image.append(self.sorted_image[tp_pos])
-            self._fp_before.append(np.cumsum(per_segment, axis=0))  # (k, n): FPs of image i before TP k
+            self._fp_before.append(np.cumsum(per_segment, axis=0).astype(np.float32))  # (k, n): FPs of image i before TP k
 
     def subset(self, index: np.ndarray) -> MatchTable:
         """The table of images ``index`` only (in that order)."""
@@ -183,26 +203,30 @@ class MatchTable:
             instances ``(b,)``; precision and recall are NaN where there is no ground truth.
         """
         w = np.asarray(weights, dtype=np.float64)
+        w32 = w.astype(np.float32)  # integer sums stay < 2**24, so float32 products are exact
         b = w.shape[0]
         npig = w @ self.n_gt
         has_gt = npig > 0
         safe = np.where(has_gt, npig, 1.0)
+        needed = _min_true_positives(safe)  # (b, 101): recall >= thr_r  <=>  tp_sum >= needed
         precision = np.zeros((b, self.n_thr, RECALL_THRESHOLDS.size))
         recall = np.zeros((b, self.n_thr))
+        rows = np.arange(b)[:, None]
         for t in range(self.n_thr):
             tp_image = self._tp_image[t]
-            if tp_image.size == 0:
+            k = tp_image.size
+            if k == 0:
                 continue
             tp_sum = np.cumsum(w[:, tp_image], axis=1)
-            fp_sum = w @ self._fp_before[t].T
-            rc = tp_sum / safe[:, None]
+            fp_sum = (w32 @ self._fp_before[t].T).astype(np.float64)
             pr = tp_sum / (fp_sum + tp_sum + _EPS)
             envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            k = tp_image.size
-            for row in range(b):
-                idx = np.searchsorted(rc[row], RECALL_THRESHOLDS, side="left")
-                precision[row, t] = np.where(idx < k, envelope[row, np.minimum(idx, k - 1)], 0.0)
-            recall[:, t] = rc[:, -1]
+            # np.searchsorted(rc, recThrs, 'left') for every row at once, on exact integers
+            stride = float(tp_sum[:, -1].max() + needed.max() + 1)
+            keys = (tp_sum + rows * stride).ravel()
+            idx = np.searchsorted(keys, (needed + rows * stride).ravel(), side="left").reshape(b, -1) - rows * k
+            precision[:, t] = np.where(idx < k, envelope[rows, np.minimum(idx, k - 1)], 0.0)
+            recall[:, t] = tp_sum[:, -1] / safe
         precision[~has_gt] = np.nan
         recall[~has_gt] = np.nan
         return precision, recall, npig

@@ -57,7 +57,7 @@ class FrocTable:
         keep = first < tp_pos.size
         per_tp = np.zeros((tp_pos.size, self.n))
         np.add.at(per_tp, (first[keep], image[fp_pos[keep]]), 1.0)
-        self._fp_upto = np.cumsum(per_tp, axis=0)  # (k, n): FPs of image i at or above TP k's score
+        self._fp_upto = np.cumsum(per_tp, axis=0).astype(np.float32)  # (k, n): FPs of image i scoring >= TP k
         cum_tp = np.cumsum(tp)[ends] if scores.size else np.zeros(0)
         cum_fp = np.cumsum(fp)[ends] if scores.size else np.zeros(0)
         self._curve = (np.concatenate(([0.0], cum_fp)), np.concatenate(([0.0], cum_tp)))
@@ -70,7 +70,7 @@ class FrocTable:
         out = {}
         if self._tp_image.size:
             tp_sum = np.cumsum(w[:, self._tp_image], axis=1)[:, self._tp_upto]
-            fp_sum = w @ self._fp_upto.T
+            fp_sum = (w.astype(np.float32) @ self._fp_upto.T).astype(np.float64)  # exact: integer sums < 2**24
         else:
             tp_sum = fp_sum = np.zeros((w.shape[0], 1))
         with np.errstate(divide="ignore", invalid="ignore"):

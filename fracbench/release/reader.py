@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -190,91 +190,126 @@ def read_release(
     if not (root / COCO_FILE).is_file():
         raise MissingFilesError(f"{root}: {COCO_FILE} is absent; it is required even with allow_missing "
                                 "(it holds every box and polygon); re-extract the release", [COCO_FILE])
-    meta_bytes = _read_metadata(root)
-    rows = ann.parse_dataset_csv(meta_bytes[DATASET_CSV], DATASET_CSV)
-    coco = ann.parse_coco(meta_bytes[COCO_FILE], COCO_FILE)
-    if unknown := sorted(set(coco) - set(rows)):
+    meta = _Metadata(_read_metadata(root))
+    meta.rows = ann.parse_dataset_csv(meta.files[DATASET_CSV], DATASET_CSV)
+    meta.coco = ann.parse_coco(meta.files[COCO_FILE], COCO_FILE)
+    if unknown := sorted(set(meta.coco) - set(meta.rows)):
         raise AnnotationError(f"{COCO_FILE}: images not in dataset.csv: {', '.join(unknown[:_LISTED])}; "
-                                  "expected every COCO image to have a dataset.csv row")
+                              "expected every COCO image to have a dataset.csv row")
     on_disk = _scan_images(root, warnings)
-    for image_id in sorted(set(on_disk) - set(rows)):
+    for image_id in sorted(set(on_disk) - set(meta.rows)):
         warnings.append(f"{image_id}: JPEG in {'/'.join(on_disk[image_id])} has no dataset.csv row; ignored")
-    yolo_files = _listing(root / YOLO_DIR, ".txt")
-    voc_files = _listing(root / VOC_DIR, ".xml")
-    missing = [f"images/{'Fractured' if i in coco else 'Non_fractured'}/{i}.jpg" for i in rows if i not in on_disk]
-    missing += [f"{YOLO_DIR}/{i}.txt" for i in rows if i not in yolo_files]
-    missing += [f"{VOC_DIR}/{i}.xml" for i in rows if i not in voc_files]
-    missing += [p for p in (VGG_FILE, YOLO_LABELS, *SPLIT_FILES.values()) if p not in meta_bytes]
-    missing.sort()
+    missing = _missing_files(root, meta, on_disk)
     if missing and not allow_missing:
-        shown = ", ".join(missing[:_LISTED]) + (f" and {len(missing) - _LISTED} more" if len(missing) > _LISTED else "")
+        shown = ", ".join(missing[:_LISTED])
+        if len(missing) > _LISTED:
+            shown += f" and {len(missing) - _LISTED} more"
         raise MissingFilesError(
             f"{root}: {len(missing)} release files are absent: {shown}; expected every file dataset.csv "
             "lists; re-extract the release, or pass allow_missing=True (--allow-missing) to read a "
             "partial mirror", missing)
-    for i in rows:
-        for rel, present in ((f"{YOLO_DIR}/{i}.txt", i in yolo_files), (f"{VOC_DIR}/{i}.xml", i in voc_files)):
-            if present:
-                meta_bytes[rel] = (root / rel).read_bytes()
-    if YOLO_LABELS in meta_bytes:
-        ann.parse_yolo_labels(meta_bytes[YOLO_LABELS], YOLO_LABELS)
-    vgg = ann.parse_vgg(meta_bytes[VGG_FILE], VGG_FILE) if VGG_FILE in meta_bytes else None
-    legacy = {k: ann.parse_split(meta_bytes[p], p) for k, p in SPLIT_FILES.items() if p in meta_bytes}
-    facts = _inspect_all(root, {i: on_disk[i] for i in rows if i in on_disk}, hash_files, progress, workers)
+    if YOLO_LABELS in meta.files:
+        ann.parse_yolo_labels(meta.files[YOLO_LABELS], YOLO_LABELS)
+    if VGG_FILE in meta.files:
+        meta.vgg = ann.parse_vgg(meta.files[VGG_FILE], VGG_FILE)
+    meta.legacy = {k: ann.parse_split(meta.files[p], p) for k, p in SPLIT_FILES.items() if p in meta.files}
+    meta.split_ids = {i for ids in meta.legacy.values() for i in ids}
+    facts = _inspect_all(root, {i: on_disk[i] for i in meta.rows if i in on_disk}, hash_files, progress, workers)
 
     records, conflicts, disagreements = [], [], []
-    in_split = {i for ids in legacy.values() for i in ids}
-    for image_id in sorted(rows):
-        folders = on_disk.get(image_id, ())
-        c = coco.get(image_id)
-        yolo = ann.parse_yolo(meta_bytes[p], p) if (p := f"{YOLO_DIR}/{image_id}.txt") in meta_bytes else None
-        voc = ann.parse_voc(meta_bytes[p], p) if (p := f"{VOC_DIR}/{image_id}.xml") in meta_bytes else None
-        sources = _label_sources(rows[image_id], folders, c, yolo, voc, vgg, legacy, in_split, image_id)
-        decided = sources["folder"] if "folder" in sources and len(folders) == 1 else bool(c and c.instances)
-        flags = set()
-        if len(set(sources.values())) > 1:
-            conflicts.append(LabelConflict(image_id, sources, decided, LABEL_RULE))
-            flags.add("label_conflict")
-        f = facts.get(image_id)
-        size = oriented_size(f.stored_size, f.orientation) if f else (
-            (c.width, c.height) if c else (voc.width, voc.height) if voc else None)
-        found = _box_disagreements(image_id, size, f is not None, c, yolo, voc, vgg)
+    for image_id in sorted(meta.rows):
+        record, conflict, found = _assemble(image_id, meta, on_disk.get(image_id, ()), facts.get(image_id),
+                                            warnings)
+        records.append(record)
+        conflicts += [conflict] if conflict else []
         disagreements += found
-        if found:
-            flags.add("box_disagreement")
-        if len(folders) > 1:
-            flags.add("in_both_folders")
-            warnings.append(f"{image_id}: stored in both images/Fractured and images/Non_fractured; "
-                            "the record uses the Fractured copy")
-        if f is None:
-            flags.add("missing")
-        else:
-            flags.update(k for k, on in (("truncated", f.truncated), ("no_eoi", f.no_eoi),
-                                         ("exif_rotated", f.orientation != 1),
-                                         ("grayscale", f.mode == "L")) if on)
-            if f.mode not in ("L", "RGB"):
-                warnings.append(f"{image_id}: unexpected JPEG mode {f.mode}")
-        count = rows[image_id]["fracture_count"]
-        if c and count != len(c.instances):
-            warnings.append(f"{image_id}: dataset.csv fracture_count {count}, COCO {len(c.instances)} annotations")
-        folder = folders[0] if folders else ("Fractured" if decided else "Non_fractured")
-        records.append(_record(image_id, folder, decided, size, f, rows[image_id], c, flags))
 
-    expected_images = [r.path for r in records]
-    image_hashes = None if not hash_files else {r.path: r.sha256 for r in records if r.present}
-    metadata_hashes = {p: hashlib.sha256(b).hexdigest() for p, b in meta_bytes.items()}
-    ident = identify(metadata_hashes, image_hashes, missing_images=sum(not r.present for r in records),
-                     structure={"images": sum(len(v) for v in on_disk.values()), "annotations":
-                                sum(len(c.instances) for c in coco.values()),
-                                "fractured": sum("Fractured" in v for v in on_disk.values()),
-                                "in_both_folders": sorted(i for i, v in on_disk.items() if len(v) > 1),
-                                "test_split": len(legacy.get("test", []))})
+    structure = {"images": sum(len(v) for v in on_disk.values()),
+                 "annotations": sum(len(c.instances) for c in meta.coco.values()),
+                 "fractured": sum("Fractured" in v for v in on_disk.values()),
+                 "in_both_folders": sorted(i for i, v in on_disk.items() if len(v) > 1),
+                 "test_split": len(meta.legacy.get("test", []))}
+    ident = identify({p: hashlib.sha256(b).hexdigest() for p, b in meta.files.items()},
+                     {r.path: r.sha256 for r in records if r.present} if hash_files else None,
+                     missing_images=sum(not r.present for r in records), structure=structure)
     for w in warnings:
         log.warning("%s", w)
-    log.info("read %s: %d images (%d absent), %s", root, len(expected_images), len(missing), ident.note)
+    log.info("read %s: %d images (%d files absent), %s", root, len(records), len(missing), ident.note)
     return Release(root=root, identity=ident.identity, identity_note=ident.note, fingerprint=ident.fingerprint,
                    records=records, missing=missing, label_conflicts=conflicts,
-                   box_disagreements=disagreements, legacy_split=legacy, warnings=warnings)
+                   box_disagreements=disagreements, legacy_split=meta.legacy, warnings=warnings)
+
+
+@dataclass
+class _Metadata:
+    """Every metadata file's bytes (hashed for the identity) and what was parsed from them."""
+
+    files: dict[str, bytes]
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    coco: dict[str, ann.CocoImage] = field(default_factory=dict)
+    vgg: dict[str, tuple[tuple[float, ...], ...]] | None = None
+    legacy: dict[str, list[str]] = field(default_factory=dict)
+    split_ids: set[str] = field(default_factory=set)
+
+    def yolo(self, image_id: str) -> tuple[tuple[float, float, float, float], ...] | None:
+        rel = f"{YOLO_DIR}/{image_id}.txt"
+        return ann.parse_yolo(self.files[rel], rel) if rel in self.files else None
+
+    def voc(self, image_id: str) -> ann.VocAnnotation | None:
+        rel = f"{VOC_DIR}/{image_id}.xml"
+        return ann.parse_voc(self.files[rel], rel) if rel in self.files else None
+
+
+def _missing_files(root: Path, meta: _Metadata, on_disk: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every absent file the release should have; reads the per-image YOLO/VOC files present."""
+    yolo_files, voc_files = _listing(root / YOLO_DIR, ".txt"), _listing(root / VOC_DIR, ".xml")
+    missing = [p for p in (VGG_FILE, YOLO_LABELS, *SPLIT_FILES.values()) if p not in meta.files]
+    for i in meta.rows:
+        if i not in on_disk:  # an absent image is expected where its COCO presence puts it
+            missing.append(f"images/{'Fractured' if i in meta.coco else 'Non_fractured'}/{i}.jpg")
+        for rel, present in ((f"{YOLO_DIR}/{i}.txt", i in yolo_files), (f"{VOC_DIR}/{i}.xml", i in voc_files)):
+            if present:
+                meta.files[rel] = (root / rel).read_bytes()
+            else:
+                missing.append(rel)
+    return sorted(missing)
+
+
+def _assemble(
+    image_id: str, meta: _Metadata, folders: tuple[str, ...], f: JpegFacts | None, warnings: list[str]
+) -> tuple[ImageRecord, LabelConflict | None, list[BoxDisagreement]]:
+    """One image's record, its label conflict (if any) and its box disagreements."""
+    c, yolo, voc, row = meta.coco.get(image_id), meta.yolo(image_id), meta.voc(image_id), meta.rows[image_id]
+    sources = _label_sources(image_id, row, folders, c, yolo, voc, meta)
+    decided = sources["folder"] if len(folders) == 1 else bool(c and c.instances)
+    flags = set()
+    conflict = None
+    if len(set(sources.values())) > 1:
+        conflict = LabelConflict(image_id, sources, decided, LABEL_RULE)
+        flags.add("label_conflict")
+    if f is not None:
+        size = oriented_size(f.stored_size, f.orientation)
+    else:
+        size = (c.width, c.height) if c else (voc.width, voc.height) if voc else None
+    found = _box_disagreements(image_id, size, f is not None, c, yolo, voc, meta.vgg)
+    if found:
+        flags.add("box_disagreement")
+    if len(folders) > 1:
+        flags.add("in_both_folders")
+        warnings.append(f"{image_id}: stored in both images/Fractured and images/Non_fractured; "
+                        "the record uses the Fractured copy")
+    if f is None:
+        flags.add("missing")
+    else:
+        flags.update(k for k, on in (("truncated", f.truncated), ("no_eoi", f.no_eoi),
+                                     ("exif_rotated", f.orientation != 1), ("grayscale", f.mode == "L")) if on)
+        if f.mode not in ("L", "RGB"):
+            warnings.append(f"{image_id}: unexpected JPEG mode {f.mode}")
+    if c and row["fracture_count"] != len(c.instances):
+        warnings.append(f"{image_id}: dataset.csv fracture_count {row['fracture_count']}, "
+                        f"COCO {len(c.instances)} annotations")
+    folder = folders[0] if folders else ("Fractured" if decided else "Non_fractured")
+    return _record(image_id, folder, decided, size, f, row, c, flags), conflict, found
 
 
 def _read_metadata(root: Path) -> dict[str, bytes]:
@@ -327,7 +362,8 @@ def _inspect_all(root: Path, where: dict[str, tuple[str, ...]], hash_files: bool
     return facts
 
 
-def _label_sources(row, folders, coco, yolo, voc, vgg, legacy, in_split, image_id) -> dict[str, bool]:
+def _label_sources(image_id: str, row: dict[str, int], folders: tuple[str, ...], coco: ann.CocoImage | None,
+                   yolo: tuple | None, voc: ann.VocAnnotation | None, meta: _Metadata) -> dict[str, bool]:
     """Each source's verdict on 'fractured' (sources that are absent are left out)."""
     sources: dict[str, bool] = {}
     if folders:
@@ -341,52 +377,61 @@ def _label_sources(row, folders, coco, yolo, voc, vgg, legacy, in_split, image_i
         sources["yolo"] = bool(yolo)
     if voc is not None:
         sources["voc"] = bool(voc.boxes)
-    if vgg is not None:
-        sources["vgg"] = bool(vgg.get(image_id))
-    if legacy:
-        sources["legacy_split"] = image_id in in_split
+    if meta.vgg is not None:
+        sources["vgg"] = bool(meta.vgg.get(image_id))
+    if meta.legacy:
+        sources["legacy_split"] = image_id in meta.split_ids
     return sources
 
 
-def _box_disagreements(image_id, size, present, coco, yolo, voc, vgg) -> list[BoxDisagreement]:
-    """COCO (the instance source) against the image size, YOLO, VOC and VGG."""
+def _box_disagreements(
+    image_id: str, size: tuple[int, int] | None, present: bool, coco: ann.CocoImage | None,
+    yolo: tuple | None, voc: ann.VocAnnotation | None, vgg: dict | None,
+) -> list[BoxDisagreement]:
+    """COCO (the instance source) against the oriented image size, VOC, YOLO and VGG.
+
+    A count mismatch is reported with ``max_abs_px = inf`` (no partner at any distance).
+    """
     out: list[BoxDisagreement] = []
+    frames = []
+    if present and size is not None:
+        frames += [("COCO size", coco and (coco.width, coco.height), "JPEG after EXIF orientation", size),
+                   ("PASCAL VOC size", voc and (voc.width, voc.height), "JPEG after EXIF orientation", size)]
+    elif coco and voc is not None:  # no JPEG to compare with: at least the two frames must agree
+        frames.append(("PASCAL VOC size", (voc.width, voc.height), "COCO", (coco.width, coco.height)))
+    for source, given, other, want in frames:
+        if given and tuple(given) != tuple(want):
+            gap = max(abs(given[0] - want[0]), abs(given[1] - want[1]))
+            out.append(BoxDisagreement(image_id, source, f"annotation frame {given[0]}x{given[1]}, {other} "
+                                       f"{want[0]}x{want[1]}", float(gap)))
     boxes = [ann.coco_corners(i.bbox) for i in coco.instances] if coco else []
     frame = (coco.width, coco.height) if coco else (voc.width, voc.height) if voc else size
-    if present and size is not None:
-        for source, given in (("COCO size", coco and (coco.width, coco.height)),
-                              ("PASCAL VOC size", voc and (voc.width, voc.height))):
-            if given and tuple(given) != tuple(size):
-                out.append(BoxDisagreement(image_id, source, f"annotation frame {given[0]}x{given[1]}, "
-                           f"JPEG after EXIF orientation {size[0]}x{size[1]}",
-                           float(max(abs(given[0] - size[0]), abs(given[1] - size[1])))))
-    if voc is not None and coco and (voc.width, voc.height) != (coco.width, coco.height):
-        out.append(BoxDisagreement(image_id, "PASCAL VOC size", f"VOC {voc.width}x{voc.height}, COCO "
-                   f"{coco.width}x{coco.height}", float(max(abs(voc.width - coco.width), abs(voc.height - coco.height)))))
     checks = []
     if voc is not None:
-        checks.append(("PASCAL VOC", list(voc.boxes), ann.voc_excess, lambda c, v: max(abs(a - b) for a, b in zip(c, v))))
+        checks.append(("PASCAL VOC", list(voc.boxes), ann.voc_excess))
     if yolo is not None and frame is not None:
         w, h = frame
-        corners = [ann.yolo_corners(b, w, h) for b in yolo]
-        checks.append(("YOLO", corners, lambda c, y: ann.yolo_excess(c, y, w, h),
-                       lambda c, y: max(abs(a - b) for a, b in zip(c, y))))
-    for source, other, excess, raw in checks:
+        checks.append(("YOLO", [ann.yolo_corners(b, w, h) for b in yolo],
+                       lambda c, y: ann.yolo_excess(c, y, w, h)))
+    for source, other, excess in checks:
         if len(other) != len(boxes):
-            out.append(BoxDisagreement(image_id, source, f"COCO has {len(boxes)} boxes, {source} {len(other)}", math.inf))
+            out.append(BoxDisagreement(image_id, source, f"COCO has {len(boxes)} boxes, {source} {len(other)}",
+                                       math.inf))
         for i, j, e in ann.match_boxes(boxes, other, excess):
             if e > 0:
+                raw = max(abs(a - b) for a, b in zip(boxes[i], other[j]))
                 out.append(BoxDisagreement(image_id, source, f"box {i}: COCO {_fmt(boxes[i])} vs {source} "
-                           f"{_fmt(other[j])}", float(raw(boxes[i], other[j]))))
+                                           f"{_fmt(other[j])}", float(raw)))
     if vgg is not None:
         polys = [p for inst in (coco.instances if coco else ()) for p in inst.polygons]
         theirs = list(vgg.get(image_id, ()))
         if len(theirs) != len(polys):
-            out.append(BoxDisagreement(image_id, "VGG JSON", f"COCO has {len(polys)} polygons, VGG {len(theirs)}", math.inf))
+            out.append(BoxDisagreement(image_id, "VGG JSON", f"COCO has {len(polys)} polygons, VGG {len(theirs)}",
+                                       math.inf))
         for i, j, e in ann.match_boxes(polys, theirs, ann.polygon_distance):
             if e > ann.BOX_TOLERANCE_PX:
                 out.append(BoxDisagreement(image_id, "VGG JSON", f"COCO polygon {i} ({len(polys[i]) // 2} points) "
-                           f"differs from VGG polygon {j} ({len(theirs[j]) // 2} points)", e))
+                                           f"differs from VGG polygon {j} ({len(theirs[j]) // 2} points)", e))
     return out
 
 

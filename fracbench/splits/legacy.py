@@ -26,7 +26,7 @@ COLUMNS = ("image_id", "split")
 RAW_FILES = {"train": "train.csv", "validation": "valid.csv", "test": "test.csv"}
 """The authors' split files in ``Utilities/Fracture Split/``, by split."""
 
-PINNED_SHA256: str | None = None
+PINNED_SHA256: str | None = "cfc25a2128252890bdc09cbf483f537e191b5e45e477d20c0578c682e59e0beb"
 """sha256 of the shipped legacy manifest."""
 
 NOTE = "authors' split (Utilities/Fracture Split): positive-only, fractured images only, no leakage grouping"

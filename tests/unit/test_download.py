@@ -159,9 +159,9 @@ def test_server_announcing_another_size_is_refused_early(server, release_zip, tm
 
 def test_stalled_server_times_out_and_is_retried(server, release_zip, tmp_path):
     url = server.serve("/f.zip", release_zip)
-    server.inject(Fault(stall=1.5))
-    dest = download_file(url, tmp_path / "f.zip", md5=_md5(release_zip), timeout=0.3, backoff=0.0)
-    assert dest.read_bytes() == release_zip and len(server.file_requests("/f.zip")) == 2
+    server.inject(Fault(stall=5.0))  # the stalled handler sleeps on in its daemon thread
+    dest = download_file(url, tmp_path / "f.zip", md5=_md5(release_zip), timeout=1.0, backoff=0.0)
+    assert dest.read_bytes() == release_zip and len(server.file_requests("/f.zip")) >= 2
 
 
 def test_server_errors_are_retried_then_given_up(server, release_zip, tmp_path):
@@ -372,7 +372,7 @@ def test_cli_download_from_local_zip_warns_unknown_release(release_zip, tmp_path
     archive.write_bytes(release_zip)
     code = main(["download", "--from", str(archive), "--raw-out", str(tmp_path / "raw"), "--no-build"])
     captured = capsys.readouterr()
-    assert code == 0 and "unknown release" in captured.err
+    assert code == 0 and f"unknown release archive, md5 {_md5(release_zip)}" in captured.out
     assert f"raw release: {tmp_path / 'raw' / f'FracAtlas-{_md5(release_zip)[:8]}' / 'FracAtlas'}" in captured.out
 
 

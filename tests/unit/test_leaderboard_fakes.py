@@ -11,6 +11,7 @@ changed prediction changes the numbers.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -57,7 +58,7 @@ def _fingerprint(data) -> str:
 def fake_score(path, *, data=None, split=None, n_resamples=200, seed=0) -> Result:
     """Score a synthetic submission (see module docstring) into a real :class:`Result`."""
     raw = Path(path).read_bytes()
-    sub = json.loads(raw)
+    sub = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     if split is not None and split != sub["split"]:
         raise SubmissionError(f"{path}: split {sub['split']!r}, asked to score {split!r}")
     ids = sorted(sub["predictions"])

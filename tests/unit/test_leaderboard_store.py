@@ -43,6 +43,19 @@ def test_add_writes_sealed_entry_and_gzipped_submission(tmp_path):
     assert not list(board.root.rglob("*.tmp")), "atomic writes leave no temporaries"
 
 
+def test_gzipped_submission_is_stored_verbatim_and_rescores(tmp_path):
+    board = Board(tmp_path / "board")
+    plain = write_submission(tmp_path / "m.json", name="m", quality=2.0)
+    packed = tmp_path / "m.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    entry, _ = add_entry(board, packed, parse_meta({"name": "m"}), scorer=fake_score, n_resamples=50)
+    assert entry.submission.stored_as == "verbatim"
+    assert entry.submission.sha256 == hashlib.sha256(packed.read_bytes()).hexdigest()
+    assert board.submission_path("v1", "classification", "m").read_bytes() == packed.read_bytes()
+    report = verify_board(board, data=fake_dataset(tmp_path / "data"), scorer=fake_score)
+    assert [c.status for c in report.entries] == ["ok"]
+
+
 def test_duplicate_submission_is_refused_before_scoring(tmp_path):
     board = Board(tmp_path / "board")
     _add(board, tmp_path, "resnet")
@@ -253,7 +266,8 @@ def test_verify_catches_a_changed_submission_file(board3, tmp_path):
     sub.write_bytes(gzip.compress(b'{"task": "classification"}'))
     report = verify_board(board3, data=tmp_path / "nowhere", scorer=fake_score)
     (bad,) = [c for c in report.entries if c.status == "failed"]
-    assert "submissions/alpha.json.gz hashes to" in bad.problems[0] and "was changed" in bad.problems[0]
+    assert "submissions/alpha.json.gz holds a submission hashing to" in bad.problems[0]
+    assert "was changed" in bad.problems[0]
 
 
 def test_verify_flags_moved_entries_missing_and_orphan_submissions(board3, tmp_path):

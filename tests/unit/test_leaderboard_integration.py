@@ -1,0 +1,97 @@
+"""The leaderboard with the real scorer: synthetic release -> built dataset -> preds -> board.
+
+Builds the committed generator's synthetic release with a manifest derived from
+its planted groups (recorded as splits ``v1``), writes classification and
+localization submissions for its test split, and runs the three user commands
+(``add``, ``verify``, ``render``) through ``fracbench.score.score_submission``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fracbench.cli import main
+from fracbench.leaderboard import Board, load_entry
+from fracbench.leaderboard.entry import entry_hash
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built_v1(synthetic_release, tmp_path_factory) -> Path:
+    from fracbench.dataset.build import build_dataset
+    from fracbench.release.reader import read_release
+    from fracbench.splits.derive import LeakageEvidence, derive_rows
+    from fracbench.splits.manifest import read_manifest, write_manifest
+    from tests.data.fracatlas.generate import EXPECTED
+
+    release = read_release(synthetic_release)
+    groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
+    evidence = LeakageEvidence(leakage_groups=groups, duplicate_groups=groups,
+                               mixed_label_groups=EXPECTED["mixed_label_groups"], conflict_ids=EXPECTED["label_conflicts"])
+    tmp = tmp_path_factory.mktemp("lb-built")
+    write_manifest(tmp / "manifest.csv", derive_rows(release.records, evidence), {"version": "v1"})
+    return build_dataset(release, tmp / "fracatlas", manifest=read_manifest(tmp / "manifest.csv"))
+
+
+@pytest.fixture(scope="module")
+def submissions(built_v1, tmp_path_factory) -> dict[str, Path]:
+    from fracbench.dataset.groundtruth import load_ground_truth
+    from tests.synthetic_gt import classification_predictions, localization_predictions, submission, write_submission
+
+    gt = load_ground_truth(built_v1, "test")
+    assert gt.splits_version == "v1" and gt.images
+    tmp = tmp_path_factory.mktemp("lb-subs")
+    return {
+        "strong": write_submission(tmp / "strong.json", submission(gt, "classification", classification_predictions(gt, separation=4.0))),
+        "weak": write_submission(tmp / "weak.json.gz", submission(gt, "classification", classification_predictions(gt, separation=0.5, seed=2))),
+        "boxes": write_submission(tmp / "boxes.json", submission(gt, "localization", localization_predictions(gt))),
+    }
+
+
+def _meta(tmp_path: Path, name: str, **extra) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps({"name": name, **extra}))
+    return path
+
+
+def test_add_verify_render_with_the_real_scorer(built_v1, submissions, tmp_path, capsys):
+    board = tmp_path / "leaderboards"
+    common = ["--board", str(board), "--data", str(built_v1), "--n-resamples", "50"]
+    for key in ("strong", "weak", "boxes"):
+        rc = main(["leaderboard", "add", str(submissions[key]), "--meta", str(_meta(tmp_path, key, parameters=10)), *common])
+        assert rc == 0, capsys.readouterr().err
+    entries = {e.slug: e for e in Board(board).load_entries()}
+    assert set(entries) == {"strong", "weak", "boxes"}
+    assert entries["strong"].result.main_score.value > entries["weak"].result.main_score.value
+    assert entries["boxes"].task == "localization" and entries["weak"].submission.stored_as == "verbatim"
+    assert entries["strong"].result.provenance.submission_sha256 == entries["strong"].submission.sha256
+
+    rc = main(["leaderboard", "verify", "--board", str(board), "--data", str(built_v1)])
+    assert rc == 0 and "3 entries verified (3 re-scored and reproduced)" in capsys.readouterr().out
+
+    rc = main(["leaderboard", "render", "--board", str(board)])
+    assert rc == 0
+    page = (board / "index.html").read_text()
+    assert page.count('<svg class="plot"') == len({k for e in entries.values() for k in e.result.curves if e.task != "segmentation"} & {"roc", "froc"})
+
+    path = Board(board).entry_path("v1", "classification", "weak")
+    data = json.loads(path.read_text())
+    data["result"]["main_score"]["value"] = 0.999
+    data["entry_sha256"] = entry_hash(data)
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["leaderboard", "verify", "--board", str(board), "--data", str(built_v1)]) == 1
+    assert "FAILED fracatlas-v1/classification/weak.json: result.main_score.value: stored 0.999" in capsys.readouterr().err
+
+
+def test_same_predictions_again_are_refused(built_v1, submissions, tmp_path, capsys):
+    board = tmp_path / "b"
+    args = ["--board", str(board), "--data", str(built_v1), "--n-resamples", "20"]
+    assert main(["leaderboard", "add", str(submissions["strong"]), "--meta", str(_meta(tmp_path, "first")), *args]) == 0
+    assert main(["leaderboard", "add", str(submissions["strong"]), "--meta", str(_meta(tmp_path, "second")), *args]) == 1
+    assert "already on the board as fracatlas-v1/classification/first.json" in capsys.readouterr().err
+    assert load_entry(Board(board).entry_files()[0]).slug == "first"
