@@ -210,3 +210,62 @@ def write_submission(path: str | Path, doc: dict[str, Any]) -> Path:
     data = json.dumps(doc).encode("utf-8")
     path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
     return path
+
+
+def reference_cocoeval(gt: GroundTruth, predictions: list[dict[str, Any]], task: str, *, scored_only: bool = True) -> np.ndarray:
+    """The 12 ``COCOeval.stats`` of a bare, standard pycocotools run (loadRes, evaluate, accumulate, summarize).
+
+    Every (scored) image is listed in the ground truth, negatives included; ``iscrowd`` 0;
+    polygon predictions are rasterised with ``frPyObjects`` + ``merge`` as COCO does for polygons.
+    """
+    import contextlib
+    import copy
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    images = [g for g in gt.images if g.scored or not scored_only]
+    ids = {g.image_id: i + 1 for i, g in enumerate(images)}
+    anns = []
+    for g in images:
+        for box, polys in zip(g.boxes, g.polygons or [()] * len(g.boxes)):
+            ann = {"id": len(anns) + 1, "image_id": ids[g.image_id], "category_id": 1, "bbox": list(box), "iscrowd": 0, "area": box[2] * box[3]}
+            if task == "segmentation":
+                ann["segmentation"] = [list(p) for p in polys]
+                ann["area"] = float(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(ann["segmentation"], g.height, g.width))))
+            anns.append(ann)
+    sizes = {g.image_id: (g.height, g.width) for g in images}
+    results = []
+    for p in copy.deepcopy(predictions):
+        if p["image_id"] not in ids:
+            continue
+        image_id = ids[p["image_id"]]
+        if task == "localization":
+            results += [{"image_id": image_id, "category_id": 1, "bbox": b["bbox"], "score": b["score"]} for b in p["boxes"]]
+        else:
+            h, w = sizes[p["image_id"]]
+            for inst in p["instances"]:
+                if "rle" in inst:
+                    rle = inst["rle"]
+                else:
+                    rle = mask_utils.merge(mask_utils.frPyObjects(inst["polygon"], h, w))
+                    rle = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+                results.append({"image_id": image_id, "category_id": 1, "segmentation": rle, "score": inst["score"]})
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = {
+            "images": [{"id": ids[g.image_id], "width": g.width, "height": g.height} for g in images],
+            "annotations": anns,
+            "categories": [{"id": 1, "name": "fracture"}],
+        }
+        coco.createIndex()
+        dets = coco.loadRes(results) if results else COCO()
+        if not results:
+            dets.dataset = {"images": coco.dataset["images"], "annotations": [], "categories": coco.dataset["categories"]}
+            dets.createIndex()
+        ev = COCOeval(coco, dets, "bbox" if task == "localization" else "segm")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return np.asarray(ev.stats)

@@ -98,6 +98,10 @@ class ClassificationBaseline(Baseline):
         return float(post.get("threshold", 0.5))
 
 
+T_RANGE = (0.05, 20.0)
+"""Bounds of the fitted temperature."""
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 100) -> float:
     """The temperature ``T > 0`` minimising the NLL of ``sigmoid(logits / T)``.
 
@@ -107,7 +111,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 1
         max_iter: LBFGS iterations.
 
     Returns:
-        float: ``T`` (1.0 when there is nothing to fit).
+        float: ``T`` clipped to :data:`T_RANGE` (1.0 when there is nothing to fit).
     """
     if len(logits) == 0 or len(set(np.asarray(labels).tolist())) < 2:
         return 1.0
@@ -124,4 +128,5 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, max_iter: int = 1
 
     opt.step(closure)
     t = float(log_t.exp().item())
-    return t if math.isfinite(t) and t > 0 else 1.0
+    # a model worse than chance drives T to infinity; keep it in a sane range
+    return min(max(t, T_RANGE[0]), T_RANGE[1]) if math.isfinite(t) else 1.0

@@ -3,7 +3,7 @@
 One run directory holds everything::
 
     config.json    the TrainConfig (and resolved device, world size)
-    last.pt        model, optimizer, scheduler, GradScaler, epoch, RNG states, history
+    last.pt        model, optimizer, GradScaler, epoch/step, RNG states, history
     best.pt        model weights of the best validation epoch
     history.jsonl  one line per epoch: loss, validation metric, seconds, images/s
     run.json       summary: best epoch/metric, post-processing, provenance
@@ -238,15 +238,13 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     total = steps_per_epoch * cfg.epochs
     warmup = min(100, max(1, total // 10))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, total) / total)))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    state = {"epoch": 0, "best_metric": None, "best_epoch": None, "history": [], "elapsed_s": 0.0}
+    state = {"epoch": 0, "step": 0, "best_metric": None, "best_epoch": None, "history": [], "elapsed_s": 0.0}
     saved_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "workers", "time_limit_min", "device",
                                                                    "threads", "cache_dir", "out", "data")}
     if cfg.resume:
@@ -257,7 +255,6 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                                 "resume with the same options or start a new --out")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
         _restore_rng(ckpt["rng"])
@@ -277,6 +274,10 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
         fetch_t = time.monotonic()
         for step, batch in enumerate(loader):
             wait_s += time.monotonic() - fetch_t
+            elapsed = time.monotonic() - started
+            limit_s = cfg.time_limit_min * 60 if cfg.time_limit_min else None
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(state["step"], total, warmup, elapsed_s=elapsed, limit_s=limit_s)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
                 loss = baseline.loss(net, batch, device, channels_last=channels_last)
             optimizer.zero_grad(set_to_none=True)
@@ -285,7 +286,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
+            state["step"] += 1
             losses.append(float(loss.detach()))
             seen += len(batch["index"])
             if progress and main:
@@ -312,7 +313,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
                 _save(out / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric})
             _save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": state,
+                         "scaler": scaler.state_dict(), "state": state,
                          "rng": _rng_states(), "config": saved_cfg})
             with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -324,16 +325,43 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 stopped_early = True
                 log.warning("time limit %.1f min: stopping after epoch %d", cfg.time_limit_min, epoch + 1)
                 break
-    summary = {}
+    digest = weights_sha256(model)
+    summary = {"final_weights_sha256": digest, "rank": rank}
     if main:
-        summary = finish(baseline, cfg, model, val_split, device, state, stopped_early, tick("post-processing"))
+        summary = finish(baseline, cfg, model, val_split, device, state, stopped_early, tick("post-processing"),
+                         final_digest=digest, n_train=len(train_split))
     if world > 1:
         dist.barrier()
     return summary
 
 
+def weights_sha256(model) -> str:
+    """sha256 over every tensor of ``model.state_dict()`` (names and bytes), for equality checks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def lr_factor(step: int, total: int, warmup: int, *, elapsed_s: float = 0.0, limit_s: float | None = None) -> float:
+    """Linear warm-up, then cosine decay to 1 % of the peak.
+
+    Progress is ``step / total``; under a time limit it is the larger of that and
+    ``elapsed_s / limit_s``, so a run cut short by the clock is still annealed (and is
+    then no longer bit-reproducible across resumes: a documented trade-off).
+    """
+    progress = step / max(total, 1)
+    if limit_s:
+        progress = max(progress, elapsed_s / limit_s)
+    progress = min(progress, 1.0)
+    return min(1.0, (step + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
 def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, state: dict, stopped_early: bool,
-           progress=None) -> dict:
+           progress=None, *, final_digest: str | None = None, n_train: int | None = None) -> dict:
     """Reload the best weights, fit post-processing on validation, write ``run.json``."""
     out = Path(cfg.out)
     best = torch.load(out / "best.pt", map_location=device, weights_only=True)
@@ -345,8 +373,8 @@ def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, st
         "task": cfg.task, "config": {**asdict(cfg)}, "epochs_run": state["epoch"], "stopped_early": stopped_early,
         "best_epoch": state["best_epoch"], f"best_val_{baseline.metric}": state["best_metric"],
         "postprocessing": post, "wall_time_s": round(state["elapsed_s"], 1), "history": state["history"],
-        "train_images": len(CachedImages(prepare_split(baseline, cfg, "train"), cfg.task, augment=False)),
-        "validation_images": len(val_split), "provenance": provenance(),
+        "train_images": n_train,
+        "validation_images": len(val_split), "final_weights_sha256": final_digest, "provenance": provenance(),
     }
     atomic.write_text(out / "run.json", json.dumps(summary, indent=2, default=float) + "\n")
     return summary

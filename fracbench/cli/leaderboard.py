@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="meta.yaml describing the model (name, paper_url, ...); never scores")
     board_arg(p)
     p.add_argument("--data", default=None, help="built dataset directory (default: $FRACBENCH_DATA, cache dir)")
-    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--n-resamples", type=int, default=None,
+                   help="bootstrap resamples for the CIs (default: the scorer's, 1000)")
+    p.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the scorer's, 0)")
     p.set_defaults(func=run_add)
 
     p = cmds.add_parser("verify", help="check every entry's hash and schema; re-score stored submissions",
@@ -79,7 +80,7 @@ def run_add(args: argparse.Namespace) -> int:
     from fracbench.leaderboard.entry import read_meta
     from fracbench.leaderboard.store import add_entry
 
-    if args.n_resamples < 1:
+    if args.n_resamples is not None and args.n_resamples < 1:
         raise LeaderboardError(f"--n-resamples must be at least 1, got {args.n_resamples}")
     meta = read_meta(args.meta)
     from fracbench.cli import console
@@ -97,6 +98,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Verify every entry; print a table; exit 1 on any failure."""
+    from rich.markup import escape
     from rich.table import Table
 
     from fracbench.cli import console
@@ -112,7 +114,7 @@ def run_verify(args: argparse.Namespace) -> int:
     colour = {"ok": "green", "failed": "red", "unverified": "yellow"}
     for check in report.entries:
         details = "; ".join(check.problems + check.notes)
-        table.add_row(check.path, f"[{colour[check.status]}]{check.status}[/]", details)
+        table.add_row(escape(check.path), f"[{colour[check.status]}]{check.status}[/]", escape(details))
     if report.entries:
         console.print(table)
     for note in report.notes:

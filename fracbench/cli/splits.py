@@ -119,7 +119,7 @@ def run_show(args: argparse.Namespace) -> int:
         tables = [legacy_table(load_legacy(), manifest)]
         title = "Authors' split (legacy): POSITIVE-ONLY, fractured images only, no leakage grouping"
     else:
-        tables = [split_table(manifest), fold_table(manifest)]
+        tables = [summary_table(manifest), split_table(manifest), fold_table(manifest)]
         title = f"FracAtlas splits {manifest.version}  sha256 {manifest.sha256}"
     if args.markdown:
         console.print(f"**{title}**\n", highlight=False, soft_wrap=True)
@@ -142,23 +142,32 @@ def _pct(k: int, n: int) -> str:
 
 
 def split_table(manifest) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: split × label × region counts, fracture and hardware rates."""
+    """Header and rows: images per split × label × region, and each split's region shares."""
     from fracbench.release.records import REGIONS
 
-    header = ["split", "label", *REGIONS, "images", "share", "fracture rate", "hardware", "groups", "unscored"]
+    header = ["split", "label", *REGIONS, "total"]
     counts = manifest.counts()
-    total = counts["images"]
     rows = []
     for name, block in [*counts["splits"].items(), ("all", counts)]:
         by = block["by_label_region"]
         for label in ("not_fractured", "fractured"):
-            n = sum(by[label].values())
-            rows.append([name, label, *[str(by[label][r]) for r in REGIONS], str(n), "", "", "", "", ""])
-        region_cells = [f"{by['fractured'][r] + by['not_fractured'][r]} ({_pct(by['fractured'][r] + by['not_fractured'][r], block['images'])})" for r in REGIONS]
+            rows.append([name, label, *[str(by[label][r]) for r in REGIONS], str(sum(by[label].values()))])
+        per = [by["fractured"][r] + by["not_fractured"][r] for r in REGIONS]
+        rows.append([name, "all", *map(str, per), str(block["images"])])
+        rows.append([name, "region share", *[_pct(k, block["images"]) for k in per], ""])
+    return header, rows
+
+
+def summary_table(manifest) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: per split, images, share, fracture and hardware rates, groups, unscored."""
+    header = ["split", "images", "share", "fractured", "fracture rate", "hardware", "hardware rate", "groups", "unscored"]
+    counts = manifest.counts()
+    rows = []
+    for name, b in [*counts["splits"].items(), ("all", counts)]:
         rows.append([
-            name, "all", *region_cells, str(block["images"]), _pct(block["images"], total),
-            _pct(block["fractured"], block["images"]), f"{block['hardware']} ({_pct(block['hardware'], block['images'])})",
-            str(block["groups"]), str(block["images"] - block["scored"]),
+            name, str(b["images"]), _pct(b["images"], counts["images"]), str(b["fractured"]),
+            _pct(b["fractured"], b["images"]), str(b["hardware"]), _pct(b["hardware"], b["images"]),
+            str(b["groups"]), str(b["images"] - b["scored"]),
         ])
     return header, rows
 

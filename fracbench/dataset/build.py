@@ -310,13 +310,18 @@ def _metadata(
 
     configs: dict[str, Any] = {}
     digests: dict[str, str] = {}
+    by_inode: dict[tuple[int, int], str] = {}
     for (config, split), paths in shards.items():
         if not paths:
             continue  # no rows (an ids= subset): the split is not declared
         files = []
         for p in paths:
             rel = p.relative_to(tmp).as_posix()
-            digests[rel] = file_sha256(p)
+            st = p.stat()
+            inode = (st.st_dev, st.st_ino)  # a hard-linked file is hashed once
+            if inode not in by_inode:
+                by_inode[inode] = file_sha256(p)
+            digests[rel] = by_inode[inode]
             files.append(rel)
         entry = configs.setdefault(config, {"splits": {}, "shares": _shares(config)})
         owner = writers[(SHARED_CONFIG if config in V1_CONFIGS else config, split)]

@@ -4,11 +4,13 @@ An entry is one scored submission on one task of one splits version, stored at
 ``<board>/fracatlas-<splits_version>/<task>/<slug>.json``. It is a public,
 versioned file format (``fracbench.leaderboard-entry/v1``); old entries must
 keep loading, so :data:`ENTRY_LOADERS` maps every schema id ever written to the
-model that reads it. Add optional fields only; anything else is a new schema id.
+function that reads it. Readers are strict (unknown fields are errors), so any
+change to the fields is a new schema id, with a converter for the older ones.
 
-The entry's ``entry_sha256`` is the sha256 of the canonical JSON (sorted keys,
-no whitespace, UTF-8) of every other top-level field *as stored in the file*,
-so any edit, even one that pydantic would accept, is detected.
+The entry's ``entry_sha256`` is the sha256 of the canonical JSON (Python's
+``json.dumps`` with sorted keys, no whitespace, UTF-8, no NaN) of every other
+top-level field *as stored in the file*, so any edit, even one that pydantic
+would accept, is detected.
 """
 
 from __future__ import annotations

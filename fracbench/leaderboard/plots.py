@@ -18,7 +18,14 @@ CURVE_AXES = {
     "froc": ("fp_per_image", "sensitivity", "False positives per image", "Lesion sensitivity"),
     "pr": ("recall", "precision", "Recall", "Precision"),
 }
-"""curve kind -> (x key, y key, x label, y label)."""
+"""curve kind -> (x key, y key, x label, y label); ``pr_*`` kinds (``pr_iou50``) use ``pr``."""
+
+CURVE_TITLES = {"roc": "ROC", "froc": "FROC", "pr": "Precision-recall", "pr_iou50": "Precision-recall (IoU 0.5)"}
+
+
+def curve_title(kind: str) -> str:
+    """Caption of a curve kind: ``FROC``, ``Precision-recall (IoU 0.5)``; unknown kinds upper-cased."""
+    return CURVE_TITLES.get(kind, kind.upper())
 
 MAX_POINTS = 400
 """Curves longer than this are thinned (evenly spaced points, ends kept) for drawing."""
@@ -31,7 +38,8 @@ def _esc(text: str) -> str:
 
 
 def _thin(xs: list[float], ys: list[float]) -> list[tuple[float, float]]:
-    pts = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(x) and math.isfinite(y)]
+    # negative values mark undefined points (COCO's precision -1 beyond the reached recall)
+    pts = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(x) and math.isfinite(y) and x >= 0 and y >= 0]
     if len(pts) <= MAX_POINTS:
         return pts
     step = (len(pts) - 1) / (MAX_POINTS - 1)
@@ -42,6 +50,8 @@ def curve_axes(kind: str, sample: dict[str, list[float]]) -> tuple[str, str, str
     """Axis keys and labels for a curve kind; an unknown kind with exactly two series uses them."""
     if kind in CURVE_AXES:
         return CURVE_AXES[kind]
+    if kind.startswith("pr_"):
+        return CURVE_AXES["pr"]
     keys = list(sample)
     if len(keys) == 2:
         return keys[0], keys[1], keys[0], keys[1]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from fracbench.leaderboard.entry import LeaderboardEntry
 
-LOWER_IS_BETTER = frozenset({"brier", "ece", "log_loss", "hd95", "hausdorff95", "fp_per_image"})
-"""Main-score names where a smaller value is better; every other main score is higher-better."""
+LOWER_IS_BETTER = frozenset({"brier", "ece", "log_loss", "hd95", "hausdorff95", "fp_per_image", "negative_fp_rate"})
+"""Fallback for metrics no task spec declares: names where a smaller value is better."""
 
 TIE_MARK = "≈"
 
@@ -50,8 +50,20 @@ class RankedEntry:
         return f"{TIE_MARK}{self.rank}" if self.tied else str(self.rank)
 
 
-def higher_is_better(main_score_name: str) -> bool:
-    """Whether a larger value of the named main score is better."""
+def higher_is_better(main_score_name: str, task: str | None = None) -> bool:
+    """Whether a larger value of the named score is better.
+
+    The task's spec (``fracbench.tasks``) decides when it declares the metric;
+    otherwise :data:`LOWER_IS_BETTER` does.
+    """
+    if task is not None:
+        from fracbench.errors import ScoringError
+        from fracbench.tasks import get_task
+
+        try:
+            return bool(get_task(task).higher_is_better[main_score_name])
+        except (ScoringError, KeyError):
+            pass
     return main_score_name not in LOWER_IS_BETTER
 
 
@@ -84,7 +96,7 @@ def rank_entries(entries: list[LeaderboardEntry]) -> list[RankedEntry]:
         ms = e.result.main_score
         if ms.value is None:
             return (1, 0.0, 0.0, e.slug)
-        sign = -1.0 if higher_is_better(ms.name) else 1.0
+        sign = -1.0 if higher_is_better(ms.name, e.task) else 1.0
         lo, hi = _interval(e)
         bound = lo if sign < 0 else hi
         return (0, sign * ms.value, sign * bound, e.slug)

@@ -23,7 +23,7 @@ from string import Template
 from typing import Any
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
-from fracbench.leaderboard.plots import ci_bar, curve_plot
+from fracbench.leaderboard.plots import ci_bar, curve_plot, curve_title
 from fracbench.leaderboard.view import TaskBoard, build_boards, fmt_ci, fmt_params, fmt_value
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -85,14 +85,14 @@ def _row_data(board: TaskBoard) -> dict[str, dict[str, Any]]:
 
 
 def _table(board: TaskBoard) -> str:
+    if not board.ranked:
+        return '<p class="empty">No entries yet.</p>'
     cols = _columns(board)
     head = "".join(
         f'<th scope="col" data-key="{esc(k)}" data-type="{t}" aria-sort="none">'
         f'<button type="button">{esc(label)}</button></th>'
         for k, label, t in cols
     ) + '<th scope="col">Links</th>'
-    if not board.ranked:
-        return f'<p class="empty">No entries yet.</p>'
     bounds = [v for r in board.ranked for v in (r.entry.result.main_score.ci95 or (r.entry.result.main_score.value,)) if v is not None]
     lo, hi = (min(bounds), max(bounds)) if bounds else (0.0, 1.0)
     pad = (hi - lo) * 0.05 or 0.01
@@ -128,9 +128,9 @@ def _table(board: TaskBoard) -> str:
 def _panel(board: TaskBoard) -> str:
     plots = []
     for kind in board.curves:
-        svg = curve_plot(kind, board.ranked, title=f"{kind.upper()} curves, {board.task}")
+        svg = curve_plot(kind, board.ranked, title=f"{curve_title(kind)} curves, {board.task}")
         if svg:
-            plots.append(f'<figure class="curve"><figcaption>{esc(kind.upper())}</figcaption>{svg}</figure>')
+            plots.append(f'<figure class="curve"><figcaption>{esc(curve_title(kind))}</figcaption>{svg}</figure>')
     n = len(board.ranked)
     return (
         f'<section class="panel" id="{esc(board.key)}" role="tabpanel" aria-labelledby="tab-{esc(board.key)}">'

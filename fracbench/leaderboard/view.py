@@ -14,7 +14,7 @@ from fracbench.leaderboard.ranking import RankedEntry, rank_entries
 TASK_ORDER = ("classification", "localization", "segmentation")
 """Tabs/sections in this order; any other task follows alphabetically."""
 
-TASK_CURVES = {"classification": ("roc",), "localization": ("froc",)}
+TASK_CURVES = {"classification": ("roc",), "localization": ("froc", "pr_iou50"), "segmentation": ("pr_iou50",)}
 """Which stored curves each task plots (others are plotted if present, after these)."""
 
 
@@ -27,7 +27,7 @@ class TaskBoard:
         task: e.g. ``classification``.
         main_score: the main score's name (from the entries).
         ranked: entries, best first.
-        metrics: secondary metric names, in first-seen order, without the main score.
+        metrics: secondary metric names, in the task spec's order (then first-seen), without the main score.
         curves: curve kinds stored by at least one entry, plotting order.
     """
 
@@ -70,14 +70,38 @@ def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TA
     boards = []
     for version, task in sorted(groups, key=order):
         group = groups[(version, task)]
-        main = group[0].result.main_score.name if group else ""
+        main = group[0].result.main_score.name if group else _declared_main_score(task)
         metrics: list[str] = []
         curves: list[str] = list(c for c in TASK_CURVES.get(task, ()) if any(c in e.result.curves for e in group))
         for e in group:
             metrics += [m for m in e.result.metrics if m != main and m not in metrics]
             curves += [c for c in e.result.curves if c not in curves]
+        declared = _declared_metrics(task)
+        metrics.sort(key=lambda m: declared.index(m) if m in declared else len(declared))
         boards.append(TaskBoard(version, task, main, rank_entries(group), metrics, curves))
     return boards
+
+
+def _declared_metrics(task: str) -> list[str]:
+    """The task spec's metric names in its documented order (empty for an unknown task)."""
+    from fracbench.errors import ScoringError
+    from fracbench.tasks import get_task
+
+    try:
+        return list(get_task(task).higher_is_better)
+    except ScoringError:
+        return []
+
+
+def _declared_main_score(task: str) -> str:
+    """The main score the task's spec declares ('' for a task fracbench does not know)."""
+    from fracbench.errors import ScoringError
+    from fracbench.tasks import get_task
+
+    try:
+        return get_task(task).main_score
+    except ScoringError:
+        return ""
 
 
 def _version_number(version: str) -> int:

@@ -70,7 +70,7 @@ class BinaryScores:
         self._pos = y
         self._neg = 1.0 - y
         self._predicted = (self.scores >= self.threshold).astype(np.float64)
-        bins = np.minimum(np.floor(self.scores * ECE_BINS), ECE_BINS - 1).astype(np.int64)
+        bins = np.clip(np.floor(self.scores * ECE_BINS), 0, ECE_BINS - 1).astype(np.int64)
         self._bin_onehot = np.zeros((self.n, ECE_BINS))
         self._bin_onehot[np.arange(self.n), bins] = 1.0
 

@@ -1,23 +1,25 @@
 """Image fingerprints and pairwise similarity for near-duplicate detection.
 
 One :class:`ImageFingerprint` per image, computed once from a (draft-)decoded,
-EXIF-corrected image:
+EXIF-corrected image, all on the *content*: the greyscale pixels with flat
+borders (padding) and, for a truncated JPEG, the grey fill of its missing rows
+trimmed away, then histogram-equalised so that a change of intensity window,
+contrast or gamma barely moves any descriptor:
 
-* the *content* of the image: the greyscale pixels with flat borders (padding)
-  and, for a truncated JPEG, the grey fill of the missing rows trimmed away;
 * ``phash_full`` / ``phash_content``: 64-bit DCT perceptual hashes of the whole
-  image and of its content, after histogram equalisation (so a change of
-  intensity window, contrast or gamma barely moves them);
-* ``tiny``: the content equalised and squashed to 16x16, zero mean and unit
-  norm, so ``tiny_a @ tiny_b`` is a Pearson correlation over all pairs at once;
-* ``thumb``: the equalised content at most 96 px a side, for the verification.
+  image and of its content;
+* ``square``: the content squashed to 48x48, from which the all-pairs
+  correlation vectors (:func:`tiny_vectors`) are cut, including crop views;
+* ``thumb``: the content at most 128 px a side, for the verification.
 
-Candidate pairs come from cheap all-pairs scores (hash distances, ``tiny``
-correlation); each candidate is then verified by :func:`aligned_correlation`,
-the best normalised cross-correlation of one image's content placed inside the
-other's over a range of scales and offsets, which a re-encoded, resized,
-cropped, padded or re-windowed copy of one radiograph passes and a second
-exposure of the same limb does not. The thresholds live in ``release.audit``.
+Candidate pairs come from cheap all-pairs scores; each candidate is verified by
+:func:`match_pair`: a coarse search (every scale 0.5-1.0 of one content inside
+the other, every offset, both ways round, plus both squashed to one shape) finds
+the alignment, and the score is the normalised cross-correlation of the
+*high-pass* (detail) images at that alignment, refined by a few pixels. A
+re-encoded, resized, cropped, padded or re-windowed copy of one radiograph keeps
+its fine detail (bone trabeculae, noise, text); a second exposure of the same
+limb, or another patient's, does not. Thresholds live in ``release.audit``.
 """
 
 from __future__ import annotations
@@ -26,19 +28,25 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
-from scipy.signal import correlate
+from scipy.fft import dctn, irfft2, rfft2
+from scipy.ndimage import gaussian_filter
 
 from fracbench.release.images import DecodedImage
 
 ANALYSIS_SIDE = 256
 """Longest side (px) the greyscale image is reduced to before any descriptor."""
 
-THUMB_SIDE = 96
-"""Longest side (px) of the verification thumbnail."""
+THUMB_SIDE = 128
+"""Longest side (px) of the verification thumbnail (fine stage)."""
+
+COARSE_SIDE = 40
+"""Longest side (px) of the coarse alignment search."""
+
+SQUARE_SIDE = 48
+"""Side of the squashed content from which the all-pairs vectors are cut."""
 
 TINY_SIDE = 16
-"""Side of the squashed all-pairs correlation vector (``TINY_SIDE**2`` values)."""
+"""Side of one all-pairs correlation vector (``TINY_SIDE**2`` values)."""
 
 FLAT_RANGE = 10
 """A border row or column whose grey levels span at most this many (of 255) is padding."""
@@ -46,8 +54,14 @@ FLAT_RANGE = 10
 TRUNCATED_FILL = 128
 """The grey level Pillow leaves where a truncated JPEG has no data."""
 
-SCALES = tuple(np.round(np.linspace(0.5, 1.0, 11), 3))
+SCALES = tuple(float(s) for s in np.round(np.linspace(0.5, 1.0, 11), 3))
 """Fractions of the larger content's width tried for the smaller one in the crop search."""
+
+DETAIL_SIGMA = 1.5
+"""Gaussian sigma (fine-stage px) removed from the thumbnails to leave their detail."""
+
+REFINE_PX = 3
+"""Fine-stage offsets searched around the coarse alignment, each way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +70,19 @@ class ImageFingerprint:
 
     Attributes:
         image_id: the release id.
-        size: ``(width, height)`` of the decoded image (draft scale), EXIF-corrected.
-        content_box: ``(x0, y0, x1, y1)`` of the content within the analysis image.
+        kept_rows: fraction of the image's rows that hold decoded data (below 1 only for a
+            truncated JPEG: the rest is fill).
         phash_full: 64-bit pHash of the whole (equalised) image.
         phash_content: 64-bit pHash of the (equalised) content.
-        tiny: ``(TINY_SIDE**2,)`` float32, zero mean, unit norm.
-        thumb: ``(h, w)`` uint8 equalised content, longest side ``THUMB_SIDE``.
+        square: ``(SQUARE_SIDE, SQUARE_SIDE)`` uint8, the equalised content squashed.
+        thumb: ``(h, w)`` uint8 equalised content, longest side at most ``THUMB_SIDE``.
     """
 
     image_id: str
-    size: tuple[int, int]
-    content_box: tuple[int, int, int, int]
+    kept_rows: float
     phash_full: int
     phash_content: int
-    tiny: np.ndarray
+    square: np.ndarray
     thumb: np.ndarray
 
 
@@ -85,9 +98,8 @@ def fingerprint(image_id: str, decoded: DecodedImage) -> ImageFingerprint:
         ImageFingerprint: the descriptors.
     """
     grey = np.asarray(decoded.image.convert("L"))
-    if decoded.truncated:
-        grey = grey[: _truncation_row(grey)]
-    image = Image.fromarray(grey)
+    kept = _truncation_row(grey) if decoded.truncated else grey.shape[0]
+    image = Image.fromarray(grey[:kept])
     scale = ANALYSIS_SIDE / max(image.size)
     if scale < 1:
         image = image.resize(
@@ -96,52 +108,40 @@ def fingerprint(image_id: str, decoded: DecodedImage) -> ImageFingerprint:
         )
     analysis = np.asarray(image)
     x0, y0, x1, y1 = content_box(analysis)
-    content = analysis[y0:y1, x0:x1]
-    equalised_content = equalise(content)
-    thumb = Image.fromarray(equalised_content)
+    content = Image.fromarray(equalise(analysis[y0:y1, x0:x1]))
+    thumb = content.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX)
-    tiny = np.asarray(
-        Image.fromarray(equalised_content).resize((TINY_SIDE, TINY_SIDE), Image.Resampling.BOX),
-        dtype=np.float32,
-    ).ravel()
-    tiny = tiny - tiny.mean()
-    norm = float(np.linalg.norm(tiny))
-    tiny = tiny / norm if norm > 0 else tiny
+    square = content.resize((SQUARE_SIDE, SQUARE_SIDE), Image.Resampling.BOX)
     return ImageFingerprint(
         image_id=image_id,
-        size=decoded.image.size,
-        content_box=(x0, y0, x1, y1),
+        kept_rows=kept / grey.shape[0],
         phash_full=phash(equalise(analysis)),
-        phash_content=phash(equalised_content),
-        tiny=tiny.astype(np.float32),
+        phash_content=phash(np.asarray(content)),
+        square=np.asarray(square),
         thumb=np.asarray(thumb),
     )
 
 
 def _truncation_row(grey: np.ndarray) -> int:
-    """Rows to keep of a truncated JPEG: drop every row that ends in a run of grey fill.
+    """Rows of a truncated JPEG to keep: drop every bottom row that ends in grey fill.
 
     Pillow leaves the undecoded tail of a truncated stream at ``TRUNCATED_FILL``; the
-    first affected row is partly decoded (left) and partly fill (right).
+    first affected band of rows is partly decoded (left) and partly fill (right).
     """
     height, width = grey.shape
     fill = grey == TRUNCATED_FILL
     keep = height
-    min_run = max(4, width // 8)
-    while keep > height // 4:
-        row = fill[keep - 1]
-        if row[-min_run:].all():
-            keep -= 1
-        else:
-            break
+    run = max(4, width // 8)
+    while keep > height // 4 and fill[keep - 1, -run:].all():
+        keep -= 1
     return keep
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
     """The bounding box left after peeling flat border rows and columns (padding).
 
-    A border row/column is flat when its grey levels span at most ``FLAT_RANGE``. At
-    least a quarter of each dimension is always kept.
+    A border row/column is flat when its grey levels span at most ``FLAT_RANGE``. If
+    less than a quarter of a dimension would remain, nothing is peeled from it.
 
     Args:
         grey: ``(H, W)`` uint8.
@@ -149,16 +149,15 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
     Returns:
         tuple: ``(x0, y0, x1, y1)``, half-open.
     """
-    height, width = grey.shape
     rows_flat = (grey.max(axis=1).astype(np.int16) - grey.min(axis=1)) <= FLAT_RANGE
     cols_flat = (grey.max(axis=0).astype(np.int16) - grey.min(axis=0)) <= FLAT_RANGE
-    y0, y1 = _peel(rows_flat, height)
-    x0, x1 = _peel(cols_flat, width)
+    y0, y1 = _peel(rows_flat)
+    x0, x1 = _peel(cols_flat)
     return x0, y0, x1, y1
 
 
-def _peel(flat: np.ndarray, length: int) -> tuple[int, int]:
-    """Half-open range left after removing flat entries from both ends (keeps >= 1/4)."""
+def _peel(flat: np.ndarray) -> tuple[int, int]:
+    length = len(flat)
     start, stop = 0, length
     while start < stop and flat[start]:
         start += 1
@@ -170,7 +169,7 @@ def _peel(flat: np.ndarray, length: int) -> tuple[int, int]:
 
 
 def equalise(grey: np.ndarray) -> np.ndarray:
-    """Histogram-equalise a uint8 image: each pixel becomes its grey level's rank (0-255).
+    """Histogram-equalise a uint8 image: each pixel becomes its grey level's mid-rank (0-255).
 
     Any monotone change of intensity (window/level, contrast, gamma) leaves the result
     nearly unchanged, which is what makes the descriptors window-invariant.
@@ -188,51 +187,118 @@ def phash(grey: np.ndarray) -> int:
         grey: ``(H, W)`` uint8.
 
     Returns:
-        int: the hash; bit 63 is the DC term, always 0 (so distances are over 63 bits).
+        int: the hash; the top bit (DC term) is always 0, so distances are over 63 bits.
     """
     small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
-    coefficients = dctn(small, norm="ortho")[:8, :8].ravel()
-    ac = coefficients[1:]
+    ac = dctn(small, norm="ortho")[:8, :8].ravel()[1:]
     bits = np.concatenate([[False], ac > np.median(ac)])
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def hamming_matrix(hashes: np.ndarray) -> np.ndarray:
-    """All-pairs Hamming distances of 64-bit hashes.
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances between two arrays of 64-bit hashes, broadcast (uint8)."""
+    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.uint8)
+
+
+def tiny_vectors(squares: np.ndarray, view: tuple[float, float, float, float] = (0, 0, 1, 1)) -> np.ndarray:
+    """Zero-mean, unit-norm ``TINY_SIDE**2`` vectors of one view of every squashed content.
+
+    ``vectors_a @ vectors_b.T`` is then the Pearson correlation of every pair.
 
     Args:
-        hashes: ``(N,)`` uint64.
+        squares: ``(N, SQUARE_SIDE, SQUARE_SIDE)`` uint8 (``ImageFingerprint.square``).
+        view: ``(x0, y0, x1, y1)`` in fractions of the content: the window to keep, e.g.
+            ``(0, 0, 1, 0.7)`` for its top 70 % (what a truncated copy holds).
 
     Returns:
-        np.ndarray: ``(N, N)`` uint8.
+        np.ndarray: ``(N, TINY_SIDE**2)`` float32.
     """
-    return np.bitwise_count(hashes[:, None] ^ hashes[None, :]).astype(np.uint8)
+    rows = _area_matrix(view[1], view[3])
+    cols = _area_matrix(view[0], view[2])
+    out = np.einsum("ij,njk,lk->nil", rows, squares.astype(np.float32), cols, optimize=True)
+    out = out.reshape(len(squares), -1)
+    out -= out.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return (out / np.where(norm > 0, norm, 1)).astype(np.float32)
 
 
-def aligned_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """How well one image's content explains the other's: the best NCC over crops and scales.
+def _area_matrix(start: float, stop: float) -> np.ndarray:
+    """``(TINY_SIDE, SQUARE_SIDE)`` weights averaging ``[start, stop)`` of an axis into bins."""
+    edges = np.linspace(start, stop, TINY_SIDE + 1) * SQUARE_SIDE
+    pixel = np.arange(SQUARE_SIDE)
+    lo = np.clip(edges[:-1, None] - pixel[None, :], 0, 1)
+    hi = np.clip(edges[1:, None] - pixel[None, :], 0, 1)
+    weights = hi - lo
+    return weights / weights.sum(axis=1, keepdims=True)
 
-    Tries (1) both contents squashed to a common size (resize, re-encode, padding once
-    trimmed, aspect change) and (2) the narrower-relative content placed inside the
-    other at each scale of ``SCALES`` and every offset (crop). Both ways round.
+
+@dataclass(frozen=True, slots=True)
+class PairMatch:
+    """The verified similarity of two images.
+
+    Attributes:
+        coarse: best normalised cross-correlation of the (equalised) contents, coarse stage.
+        detail: normalised cross-correlation of the high-pass contents at that alignment.
+        scale: the smaller content's width as a fraction of the larger's (1.0: same framing).
+        mode: ``squashed`` (both resized to one shape) or ``inside`` (one placed in the other).
+    """
+
+    coarse: float
+    detail: float
+    scale: float
+    mode: str
+
+
+def match_pair(a: np.ndarray, b: np.ndarray) -> PairMatch:
+    """Align two thumbnails (crop, pad, scale) and measure how much fine detail they share.
 
     Args:
-        a, b: equalised uint8 thumbnails (``ImageFingerprint.thumb``).
+        a, b: ``ImageFingerprint.thumb`` of two images.
 
     Returns:
-        float: the largest normalised cross-correlation found, in ``[-1, 1]``.
+        PairMatch: the coarse score of the best alignment and the detail score there.
     """
-    best = _squashed_correlation(a, b)
+    squashed = _squashed(a, b)
+    best = (squashed[0], "squashed", 1.0, a, b, None)
     for big, small in ((a, b), (b, a)):
-        best = max(best, _crop_correlation(big, small))
-    return best
+        score, scale, offset = _coarse_inside(big, small)
+        if score > best[0]:
+            best = (score, "inside", scale, big, small, offset)
+    coarse, mode, scale, big, small, offset = best
+    if mode == "squashed":
+        detail = squashed[1]
+    else:
+        detail = _detail_inside(big, small, scale, offset)
+    return PairMatch(round(coarse, 4), round(detail, 4), scale, mode)
 
 
-def _squashed_correlation(a: np.ndarray, b: np.ndarray, side: int = 48) -> float:
-    """Pearson correlation of both thumbnails resized to ``side`` x ``side``."""
-    va = np.asarray(Image.fromarray(a).resize((side, side), Image.Resampling.BILINEAR), np.float32)
-    vb = np.asarray(Image.fromarray(b).resize((side, side), Image.Resampling.BILINEAR), np.float32)
-    return _pearson(va.ravel(), vb.ravel())
+def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized to ``(width, height)`` as float32."""
+    if image.shape[::-1] == size:
+        return image.astype(np.float32)
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR), np.float32)
+
+
+def _high_pass(image: np.ndarray) -> np.ndarray:
+    return image - gaussian_filter(image, DETAIL_SIGMA)
+
+
+def _squashed(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Coarse and detail correlation of ``b`` resized to ``a``'s shape (detail refined)."""
+    size = a.shape[::-1]
+    fa, fb = _resized(a, size), _resized(b, size)
+    coarse = _pearson(_resized(a, _coarse_size(a)), _resized(b, _coarse_size(a)))
+    margin = REFINE_PX
+    inner = _high_pass(fb)[margin:-margin, margin:-margin]
+    if inner.size == 0:
+        return coarse, coarse
+    return coarse, _best_ncc(_high_pass(fa), inner)
+
+
+def _coarse_size(image: np.ndarray) -> tuple[int, int]:
+    h, w = image.shape
+    s = COARSE_SIDE / max(h, w)
+    return max(4, round(w * s)), max(4, round(h * s))
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -242,44 +308,67 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((x * y).sum() / denominator) if denominator > 0 else 0.0
 
 
-def _crop_correlation(big: np.ndarray, small: np.ndarray) -> float:
-    """Best NCC of ``small``, resized to each fraction of ``big``'s width, inside ``big``."""
-    big_f = big.astype(np.float64)
-    height, width = big.shape
-    best = -1.0
-    small_image = Image.fromarray(small)
+def _coarse_inside(big: np.ndarray, small: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """Best NCC of ``small`` inside ``big`` over ``SCALES`` and offsets, at ``COARSE_SIDE``.
+
+    Returns:
+        tuple: ``(score, scale, (x, y))`` with the offset in fractions of ``big``'s size.
+    """
+    big_c = _resized(big, _coarse_size(big))
+    height, width = big_c.shape
+    best = (-1.0, 1.0, (0.0, 0.0))
     for scale in SCALES:
-        w = max(8, round(width * scale))
-        h = max(8, round(w * small.shape[0] / small.shape[1]))
-        if h > height:
-            # the aspect does not fit at this width: fit the height instead
-            h = height
-            w = max(8, round(h * small.shape[1] / small.shape[0]))
-            if w > width:
-                continue
-        template = np.asarray(small_image.resize((w, h), Image.Resampling.BILINEAR), np.float64)
-        best = max(best, _best_ncc(big_f, template))
+        w = round(width * scale)
+        h = round(w * small.shape[0] / small.shape[1])
+        if h > height or min(w, h) < 4:
+            continue
+        ncc = _ncc_map(big_c, _resized(small, (w, h)))
+        y, x = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+        if ncc[y, x] > best[0]:
+            best = (float(ncc[y, x]), scale, (x / width, y / height))
     return best
+
+
+def _detail_inside(big: np.ndarray, small: np.ndarray, scale: float, offset: tuple[float, float]) -> float:
+    """Detail NCC of ``small`` placed in ``big`` at a coarse alignment, refined by a few px."""
+    height, width = big.shape
+    w = round(width * scale)
+    h = min(height, round(w * small.shape[0] / small.shape[1]))
+    template = _high_pass(_resized(small, (w, h)))
+    x, y = round(offset[0] * width), round(offset[1] * height)
+    m = REFINE_PX
+    y0, x0 = max(0, y - m), max(0, x - m)
+    window = _high_pass(big.astype(np.float32))[y0 : min(height, y + h + m), x0 : min(width, x + w + m)]
+    if window.shape[0] < h or window.shape[1] < w:
+        return 0.0
+    return _best_ncc(window, template)
 
 
 def _best_ncc(image: np.ndarray, template: np.ndarray) -> float:
     """Max over offsets of the normalised cross-correlation of ``template`` inside ``image``."""
+    return float(_ncc_map(image, template).max())
+
+
+def _ncc_map(image: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``template`` at every valid offset in ``image`` (FFT)."""
     h, w = template.shape
+    height, width = image.shape
     t = template - template.mean()
     t_norm = float(np.sqrt((t * t).sum()))
     if t_norm == 0:
-        return 0.0
-    numerator = correlate(image, t, mode="valid", method="fft" if h * w > 256 else "direct")
-    window_sum = _window_sums(image, h, w)
-    window_sq = _window_sums(image * image, h, w)
-    variance = np.maximum(window_sq - window_sum * window_sum / (h * w), 0.0)
+        return np.zeros((height - h + 1, width - w + 1))
+    shape = (height, width)
+    product = rfft2(image, shape) * np.conj(rfft2(t, shape))
+    numerator = irfft2(product, shape)[: height - h + 1, : width - w + 1]
+    sums = _window_sums(image, h, w)
+    squares = _window_sums(image * image, h, w)
+    variance = np.maximum(squares - sums * sums / (h * w), 0.0)
     denominator = np.sqrt(variance) * t_norm
     with np.errstate(invalid="ignore", divide="ignore"):
-        ncc = np.where(denominator > 1e-6 * t_norm, numerator / denominator, 0.0)
-    return float(ncc.max())
+        return np.where(denominator > 1e-3 * t_norm, numerator / denominator, 0.0)
 
 
 def _window_sums(image: np.ndarray, h: int, w: int) -> np.ndarray:
     """Sums of every ``h`` x ``w`` window (valid positions), via an integral image."""
-    integral = np.pad(image, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    integral = np.pad(image.astype(np.float64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]

@@ -79,10 +79,10 @@ def fake_score(path, *, data=None, split=None, n_resamples=200, seed=0) -> Resul
     if task == "classification":
         main_name, curves = "auroc", {"roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()}}
     elif task == "localization":
-        main_name = "froc_score"
+        main_name = "ap50"
         curves = {"froc": {"fp_per_image": (fpr * 2).tolist(), "sensitivity": tpr.tolist()}}
     else:
-        main_name, curves = "dice", {}
+        main_name, curves = "mask_ap50", {}
     return Result(
         task=task,
         model=ModelInfo(**sub["model"]),

@@ -76,7 +76,9 @@ def test_add_verify_render_with_the_real_scorer(built_v1, submissions, tmp_path,
     rc = main(["leaderboard", "render", "--board", str(board)])
     assert rc == 0
     page = (board / "index.html").read_text()
-    assert page.count('<svg class="plot"') == len({k for e in entries.values() for k in e.result.curves if e.task != "segmentation"} & {"roc", "froc"})
+    # ROC for classification; FROC and precision-recall for localization
+    assert page.count('<svg class="plot"') == 3
+    assert "False positives per image" in page and "Precision-recall (IoU 0.5)" in page
 
     path = Board(board).entry_path("v1", "classification", "weak")
     data = json.loads(path.read_text())

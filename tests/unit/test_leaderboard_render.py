@@ -54,8 +54,9 @@ def test_rank_equal_scores_prefer_the_tighter_lower_bound_then_slug():
     assert [r.entry.slug for r in rank_entries(entries)] == ["a", "c", "b"]
 
 
-def test_rank_lower_is_better_scores():
-    entries = [_entry("hi", 3.0, (2.9, 3.1), name="hd95"), _entry("lo", 1.0, (0.9, 1.1), name="hd95")]
+@pytest.mark.parametrize(("task", "name"), [("classification", "brier"), ("segmentation", "negative_fp_rate"), ("other", "hd95")])
+def test_rank_lower_is_better_scores(task, name):
+    entries = [_entry("hi", 3.0, (2.9, 3.1), name=name, task=task), _entry("lo", 1.0, (0.9, 1.1), name=name, task=task)]
     assert _labels(rank_entries(entries)) == [("lo", "1"), ("hi", "2")]
 
 
@@ -81,7 +82,7 @@ def test_markdown_board():
     assert "## How entries are ranked" in md and "≈" in md
     section = md.split("## Classification (splits v1)")[1].split("## Localization")[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 3
+    assert len(rows) == len([p for p in FIXTURES.glob("classification.*.json")]) == 4
     assert rows[0].startswith("| 1 | ResNet-50 \\(ImageNet init\\) | **")
     assert "<script>" not in md and "<img" not in md and "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in md
     for row in rows:  # a user's '|' never adds a column
@@ -96,6 +97,7 @@ def test_empty_board_renders(tmp_path):
     render_board(board)
     md = (board.root / "README.md").read_text()
     assert md.count("_No entries yet._") == 3
+    assert "main score: `auroc`" in md and "main score: `ap50`" in md and "main score: `mask_ap50`" in md
     assert "No entries yet." in (board.root / "index.html").read_text()
 
 
@@ -147,9 +149,11 @@ def test_html_board_structure():
     assert page.count('role="tab"') == 3 and page.count('role="tabpanel"') == 3
     table = page.split('data-board="v1-classification"')[1].split("</table>")[0]
     slugs = re.findall(r'<tr data-slug="([^"]+)"', table)
-    assert slugs == ["resnet50-imagenet", "xss-probe", "logistic-regression-on-pixel-histograms"]
+    scores = {e.slug: e.result.main_score.value for e in map(load_entry, FIXTURES.glob("classification.*.json"))}
+    assert slugs == sorted(scores, key=lambda s: -scores[s]) and len(slugs) == 4
     assert 'data-key="main_score" data-type="num"' in table and 'class="cibar"' in table
-    assert page.count('<svg class="plot"') == 2  # ROC for classification, FROC for localization
+    # ROC for classification; FROC and PR for localization; PR for segmentation
+    assert page.count('<svg class="plot"') == 4
     assert "False positives per image" in page and "True positive rate" in page
     assert page == _page(), "deterministic"
 

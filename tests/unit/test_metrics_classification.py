@@ -92,9 +92,10 @@ def test_shuffled_scores_give_chance():
 
 def test_undefined_metrics_are_nan_not_errors():
     out = BinaryScores(np.array([0.2, 0.9]), np.array([0, 0])).compute(np.ones((1, 2)))
-    for name in ("auroc", "auprc", "sensitivity", "sensitivity_at_specificity_0.9", "specificity_at_sensitivity_0.9", "f1"):
+    for name in ("auroc", "auprc", "sensitivity", "sensitivity_at_specificity_0.9", "specificity_at_sensitivity_0.9", "balanced_accuracy"):
         assert np.isnan(out[name][0]), name
     assert out["specificity"][0] == 0.5
+    assert out["f1"][0] == 0.0  # 2TP / (2TP + FP + FN) = 0 / 1: defined, no positive was found
     zero = BinaryScores(np.array([0.2, 0.9]), np.array([0, 1])).compute(np.zeros((1, 2)))
     assert all(np.isnan(zero[k][0]) for k in CLASSIFICATION_METRICS)
 

@@ -340,3 +340,42 @@ def test_cli_show_prints_counts_and_legacy_is_labelled_positive_only(capsys):
     assert main(["splits", "show", "--version", "legacy", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "POSITIVE-ONLY" in out and "| test | 61 |" in out
+
+
+# -- the synthetic release: derive end to end ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic_derived(synthetic_release, tmp_path_factory):
+    """The synthetic release derived twice through the CLI, into two directories."""
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path_factory.mktemp(f"derive-{name}") / "manifest.csv"
+        assert main(["splits", "derive", "--raw", str(synthetic_release), "--out", str(out)]) == 0
+        outs.append(out)
+    return outs
+
+
+def test_derive_twice_on_the_synthetic_release_is_byte_identical(synthetic_derived):
+    a, b = synthetic_derived
+    assert a.read_bytes() == b.read_bytes()
+    assert a.with_name(MANIFEST_JSON).read_bytes() == b.with_name(MANIFEST_JSON).read_bytes()
+    meta = json.loads(a.with_name(MANIFEST_JSON).read_text())
+    assert meta["manifest_sha256"] == sha256_hex(a.read_bytes())
+    assert meta["release"]["images"] == 36 and meta["audit_group_counts"]["leakage_groups"] >= 5
+
+
+def test_synthetic_planted_groups_stay_together_and_conflicts_are_unscored(synthetic_derived):
+    from tests.data.fracatlas.generate import EXPECTED
+
+    rows = read_manifest(synthetic_derived[0]).by_id()
+    assert len(rows) == EXPECTED["images"]
+    for key in ("exact_duplicates", "pixel_duplicates", "near_duplicates"):
+        for group in EXPECTED[key]:
+            assert {rows[i].group_id for i in group} == {group_id_for(group)}, (key, group)
+            assert len({(rows[i].split, rows[i].fold) for i in group}) == 1
+    assert {i for i, r in rows.items() if r.label} == set(EXPECTED["fractured"])
+    assert rows[EXPECTED["label_conflicts"][0]].exclude_reason == "label_conflict"
+    for i in EXPECTED["mixed_label_groups"][0]:
+        assert rows[i].exclude_reason == "label_conflict_group"
+    assert sum(r.scored for r in rows.values()) == 36 - 1 - len(EXPECTED["mixed_label_groups"][0])
