@@ -2,16 +2,17 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_build.py RAW_DIR [--manifest FILE] [--out DIR] [--keep]
+    .venv/bin/python benchmarks/bench_build.py RAW_DIR [--manifest FILE] [--out DIR] [--keep] [--repeat N]
 
 Phases, each in a fresh subprocess so peak memory (``ru_maxrss``) is its own:
 
-1. ``lower``: read every image file of the release and write one parquet file holding
-   ``image_id`` + the bytes (what any build must at least do).
+1. ``lower``: read every image file of the release and stream one parquet file holding
+   ``image_id`` + the bytes, 100 rows per row group (what any build must at least do).
 2. ``build``: ``build_dataset(RAW_DIR, OUT, manifest=...)``, the whole command
    (reading the release included).
-3. ``load``: first ``datasets.load_dataset(OUT, config)`` of every config with an
-   empty ``HF_HOME`` (HF_HUB_OFFLINE=1), then ``reload`` in a new process (cached).
+3. ``load``: ``load_ground_truth(OUT, "test")`` (with and without the sha256 check), then
+   the first ``datasets.load_dataset(OUT, config)`` of every config with an empty
+   ``HF_HOME`` (HF_HUB_OFFLINE=1), then again in a new process (cached).
 
 The page cache is warmed once before the timed phases, so both phases read warm files.
 Target: build wall time and peak memory <= 2x the lower bound. Without ``--manifest``
@@ -34,6 +35,7 @@ from pathlib import Path
 
 
 def _phase_lower(raw: Path, out: Path) -> dict:
+    """Stream every image file into one parquet file, 100 rows per row group (as the build)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -41,13 +43,15 @@ def _phase_lower(raw: Path, out: Path) -> dict:
 
     root = find_release_root(raw)
     paths = sorted((root / "images").glob("*/*.jpg"))
-    ids, blobs = [], []
-    for p in paths:
-        ids.append(p.stem)
-        blobs.append(p.read_bytes())
-    table = pa.table({"image_id": ids, "image": blobs})
-    pq.write_table(table, out / "lower.parquet", compression="NONE", use_dictionary=["image_id"])
-    return {"files": len(paths), "bytes": sum(map(len, blobs))}
+    schema = pa.schema([("image_id", pa.string()), ("image", pa.binary())])
+    total = 0
+    with pq.ParquetWriter(out / "lower.parquet", schema, compression="NONE", use_dictionary=False) as writer:
+        for start in range(0, len(paths), 100):
+            batch = paths[start : start + 100]
+            blobs = [p.read_bytes() for p in batch]
+            total += sum(map(len, blobs))
+            writer.write_table(pa.table({"image_id": [p.stem for p in batch], "image": blobs}, schema=schema))
+    return {"files": len(paths), "bytes": total}
 
 
 def _phase_build(raw: Path, out: Path, manifest: str | None) -> dict:
@@ -63,7 +67,13 @@ def _phase_load(out: Path) -> dict:
 
     from fracbench.dataset.features import CONFIGS
 
+    from fracbench.dataset.groundtruth import load_ground_truth
+
     times = {}
+    for verify in (True, False):
+        t = time.perf_counter()
+        gt = load_ground_truth(out / "fracatlas", "test", verify=verify)
+        times[f"ground_truth_test_verify_{verify}"] = {"seconds": round(time.perf_counter() - t, 3), "images": len(gt.images)}
     for config in CONFIGS:
         t = time.perf_counter()
         ds = load_dataset(str(out / "fracatlas"), config)

@@ -11,9 +11,11 @@ import math
 import re
 from typing import Any
 
+import numpy as np
+
 from fracbench import SPLITS_VERSION
 from fracbench.dataset.groundtruth import GroundTruth, GTImage
-from fracbench.metrics.rle import check_rle
+from fracbench.metrics.rle import check_rles
 from fracbench.submission import (
     BOX_TOLERANCE_PX,
     IMAGE_ID_PATTERN,
@@ -34,12 +36,20 @@ _MAX_PIXELS = 1 << 31
 
 
 class Problems:
-    """Collects problems up to a limit, then only counts them."""
+    """Collects problems up to a limit, then only counts them.
+
+    RLE strings are checked in one vectorised batch: :meth:`defer_rle` queues one,
+    :meth:`finish` checks the queue.
+    """
 
     def __init__(self, limit: int):
         self.limit = limit
         self.items: list[tuple[str, str, str]] = []
         self.dropped = 0
+        self._rles: list[tuple[str, str, tuple[int, int]]] = []
+
+    def defer_rle(self, location: str, counts: str, height: int, width: int) -> None:
+        self._rles.append((location, counts, (height, width)))
 
     def add(self, location: str, code: str, message: str) -> None:
         if len(self.items) < self.limit:
@@ -49,6 +59,12 @@ class Problems:
 
     def finish(self) -> list[tuple[str, str, str]]:
         """The recorded problems, plus one entry counting those beyond the limit."""
+        if self._rles:
+            locations, counts, sizes = zip(*self._rles)
+            for location, why in zip(locations, check_rles(counts, sizes)):
+                if why:
+                    self.add(location, "bad_rle", why)
+            self._rles = []
         if self.dropped:
             return [*self.items, ("(file)", "too_many_problems", f"{self.dropped} further problems were not listed; fix the ones above first")]
         return list(self.items)
@@ -65,7 +81,8 @@ def describe(value: Any) -> str:
             return "NaN"
         if isinstance(value, float) and math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
     if isinstance(value, str):
         return repr(value[:40]) + ("..." if len(value) > 40 else "")
     if isinstance(value, list):
@@ -80,8 +97,15 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_NUMBER = frozenset((int, float))
+_MAX_INT = 10**15
+
+
 def _finite(v: Any) -> bool:
-    return _is_number(v) and math.isfinite(v)
+    """A JSON number usable as a coordinate or score: finite, and at most 1e15 in size."""
+    if type(v) is float:
+        return math.isfinite(v) and -_MAX_INT <= v <= _MAX_INT
+    return type(v) is int and -_MAX_INT <= v <= _MAX_INT
 
 
 def _keys(obj: dict[str, Any], loc: str, allowed: tuple[str, ...], required: tuple[str, ...], sink: Problems) -> None:
@@ -123,7 +147,10 @@ def check_document(data: Any, gt: GroundTruth | None, split: str | None, sink: P
         return None, None, None, 0
     _keys(data, "", TOP_KEYS, REQUIRED_TOP_KEYS, sink)
     if "schema" in data and data["schema"] != SUBMISSION_SCHEMA:
-        sink.add("schema", "wrong_schema", f"expected {SUBMISSION_SCHEMA!r}, found {describe(data['schema'])}")
+        hint = ""
+        if isinstance(data["schema"], str) and data["schema"].startswith("fracbench.result"):
+            hint = "; this is a Result JSON (scores), not a submission (predictions): pass the preds.json that was scored"
+        sink.add("schema", "wrong_schema", f"expected {SUBMISSION_SCHEMA!r}, found {describe(data['schema'])}{hint}")
     task = data.get("task")
     if "task" in data and task not in TASK_NAMES:
         close = difflib.get_close_matches(str(task), TASK_NAMES, n=1) if isinstance(task, str) else []
@@ -247,16 +274,44 @@ def _check_count(items: Any, loc: str, what: str, sink: Problems) -> bool:
 def _check_boxes(boxes: Any, loc: str, image: GTImage | None, sink: Problems) -> None:
     if not _check_count(boxes, loc, "boxes", sink):
         return
+    # fast path: well-formed boxes are checked together in numpy; any box failing it is
+    # re-checked one by one below, which writes the detailed messages
+    rows, index = [], []
     for j, box in enumerate(boxes):
-        bloc = f"{loc}[{j}]"
-        if not isinstance(box, dict):
-            sink.add(bloc, "not_object", f'expected an object like {{"bbox": [x, y, w, h], "score": 0.8}}, found {describe(box)}')
-            continue
-        _keys(box, bloc, ("bbox", "score"), ("bbox", "score"), sink)
-        if "score" in box:
-            _probability(box["score"], f"{bloc}.score", sink)
-        if "bbox" in box:
-            _check_bbox(box["bbox"], f"{bloc}.bbox", image, sink)
+        if type(box) is dict and len(box) == 2 and not getattr(box, "duplicate_keys", ()):
+            bbox, score = box.get("bbox"), box.get("score")
+            if type(bbox) is list and len(bbox) == 4 and type(score) in _NUMBER and all(type(v) in _NUMBER for v in bbox):
+                rows.append((*bbox, score))
+                index.append(j)
+                continue
+        _check_box(box, f"{loc}[{j}]", image, sink)
+    if not rows:
+        return
+    try:
+        a = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        bad = np.ones(len(rows), dtype=bool)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            bad = ~np.isfinite(a).all(axis=1) | (np.abs(a) > _MAX_INT).any(axis=1)
+            bad |= (a[:, 4] < 0) | (a[:, 4] > 1) | (a[:, 2] <= 0) | (a[:, 3] <= 0)
+            if image is not None:
+                t = BOX_TOLERANCE_PX
+                bad |= (a[:, 0] < -t) | (a[:, 1] < -t) | (a[:, 0] + a[:, 2] > image.width + t) | (a[:, 1] + a[:, 3] > image.height + t)
+    for r in np.flatnonzero(bad):
+        j = index[r]
+        _check_box(boxes[j], f"{loc}[{j}]", image, sink)
+
+
+def _check_box(box: Any, bloc: str, image: GTImage | None, sink: Problems) -> None:
+    if not isinstance(box, dict):
+        sink.add(bloc, "not_object", f'expected an object like {{"bbox": [x, y, w, h], "score": 0.8}}, found {describe(box)}')
+        return
+    _keys(box, bloc, ("bbox", "score"), ("bbox", "score"), sink)
+    if "score" in box:
+        _probability(box["score"], f"{bloc}.score", sink)
+    if "bbox" in box:
+        _check_bbox(box["bbox"], f"{bloc}.bbox", image, sink)
 
 
 def _check_bbox(bbox: Any, loc: str, image: GTImage | None, sink: Problems) -> None:
@@ -265,7 +320,7 @@ def _check_bbox(bbox: Any, loc: str, image: GTImage | None, sink: Problems) -> N
         return
     if not all(_finite(v) for v in bbox):
         bad = next(v for v in bbox if not _finite(v))
-        sink.add(loc, "bad_bbox", f"expected 4 finite numbers [x, y, w, h], found {describe(bad)} among them")
+        sink.add(loc, "bad_bbox", f"expected 4 finite numbers [x, y, w, h] (each at most 1e15 in size), found {describe(bad)} among them")
         return
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
@@ -334,9 +389,7 @@ def _check_rle(rle: Any, loc: str, image: GTImage | None, sink: Problems) -> Non
         elif not isinstance(counts, str):
             sink.add(f"{loc}.counts", "bad_rle", f"expected a COCO compressed RLE string, found {describe(counts)}")
         elif size_ok:
-            why = check_rle(counts, size[0], size[1])
-            if why:
-                sink.add(f"{loc}.counts", "bad_rle", why)
+            sink.defer_rle(f"{loc}.counts", counts, size[0], size[1])
 
 
 def _check_polygon(polygon: Any, loc: str, image: GTImage | None, sink: Problems) -> None:

@@ -26,7 +26,7 @@ class ClassificationBaseline(Baseline):
 
     task = "classification"
     config = "classification"
-    image_size = 288
+    image_size = 256
     batch_size = 24
     lr = 1e-3
     epochs = 6

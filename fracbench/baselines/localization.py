@@ -54,7 +54,7 @@ class LocalizationBaseline(Baseline):
 
     task = "localization"
     config = "localization"
-    image_size = 448
+    image_size = 384
     batch_size = 8
     lr = 1e-3
     epochs = 8

@@ -23,6 +23,8 @@ from fracbench.baselines.loader import to_model_input
 from fracbench.baselines.weights import load_pretrained
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+MAX_INSTANCES = 100
+"""At most this many instances per image, the highest-scored (the submission format's cap)."""
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
@@ -32,7 +34,7 @@ class SegmentationBaseline(Baseline):
     task = "segmentation"
     config = "segmentation"
     with_masks = True
-    image_size = 320
+    image_size = 256
     batch_size = 12
     lr = 1e-3
     epochs = 8
@@ -149,7 +151,8 @@ def instances_at_original(prob: np.ndarray, cached: CachedSplit, i: int, thresho
         min_area: smallest component kept, in cache-frame pixels (scaled to original).
 
     Returns:
-        list[dict]: ``{"score", "rle": {"size": [h, w], "counts": str}}`` by decreasing score.
+        list[dict]: ``{"score", "rle": {"size": [h, w], "counts": str}}`` by decreasing score,
+        at most :data:`MAX_INSTANCES`.
     """
     from pycocotools import mask as mask_utils
     from scipy import ndimage
@@ -174,4 +177,4 @@ def instances_at_original(prob: np.ndarray, cached: CachedSplit, i: int, thresho
         instances.append({"score": float(full[sl][m].max()),
                           "rle": {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}})
     instances.sort(key=lambda d: -d["score"])
-    return instances
+    return instances[:MAX_INSTANCES]

@@ -39,6 +39,9 @@ from fracbench.errors import BaselineError
 
 log = logging.getLogger(__name__)
 
+LOG_EVERY = 25
+"""Log loss, learning rate and throughput every this many steps (rank 0)."""
+
 
 @dataclass
 class TrainConfig:
@@ -240,6 +243,9 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
     warmup = min(100, max(1, total // 10))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     net = model
+    if world > 1 and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -291,6 +297,10 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             seen += len(batch["index"])
             if progress and main:
                 progress(f"epoch {epoch + 1}/{cfg.epochs} loss {np.mean(losses[-20:]):.4f}", step + 1, steps_per_epoch)
+            if main and (step + 1) % LOG_EVERY == 0:
+                log.info("epoch %d step %d/%d loss %.4f lr %.2e %.2f img/s", epoch + 1, step + 1, steps_per_epoch,
+                         np.mean(losses[-LOG_EVERY:]), optimizer.param_groups[0]["lr"],
+                         seen * world / (time.monotonic() - t0))
             fetch_t = time.monotonic()
         train_s = time.monotonic() - t0
         metric = None
@@ -326,21 +336,28 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 log.warning("time limit %.1f min: stopping after epoch %d", cfg.time_limit_min, epoch + 1)
                 break
     digest = weights_sha256(model)
-    summary = {"final_weights_sha256": digest, "rank": rank}
-    if main:
+    param_digest = weights_sha256(model, parameters_only=True)
+    summary = {"final_weights_sha256": digest, "final_parameters_sha256": param_digest, "rank": rank}
+    if main:  # finish() loads the best epoch's weights into the model
         summary = finish(baseline, cfg, model, val_split, device, state, stopped_early, tick("post-processing"),
                          final_digest=digest, n_train=len(train_split))
+        summary["final_parameters_sha256"] = param_digest
     if world > 1:
         dist.barrier()
     return summary
 
 
-def weights_sha256(model) -> str:
-    """sha256 over every tensor of ``model.state_dict()`` (names and bytes), for equality checks."""
+def weights_sha256(model, *, parameters_only: bool = False) -> str:
+    """sha256 over the names and bytes of ``model.state_dict()`` (or of its parameters only).
+
+    Under DDP the parameters of all replicas are equal; BatchNorm running statistics
+    are rank 0's at each forward but then updated locally, so they may differ.
+    """
     import hashlib
 
     h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    items = model.named_parameters() if parameters_only else model.state_dict().items()
+    for name, tensor in items:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()

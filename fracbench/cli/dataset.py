@@ -43,10 +43,6 @@ def run_build(args: argparse.Namespace) -> int:
     from fracbench.dataset.build import build_dataset
     from fracbench.dataset.features import CONFIGS, SPLITS
 
-    if args.out.exists() and not args.overwrite:
-        from fracbench.errors import DatasetError
-
-        raise DatasetError(f"{args.out} already exists; pass --overwrite to replace it or choose another --out")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("reading the release", total=None)

@@ -23,8 +23,8 @@ from typing import Any
 from fracbench.atomic import directory, write_text
 from fracbench.dataset.features import LABEL_NAMES, PIXEL_COLUMNS, SPLITS, column_names, features_for
 from fracbench.dataset.load import METADATA_FILENAME, METADATA_SCHEMA
-from fracbench.dataset.locate import DATASET_DIRNAME
-from fracbench.dataset.pixels import EncodedImage, MaskEncoder, encode_image
+from fracbench.dataset.pixels import MaskEncoder, encode_image
+from fracbench.dataset.rows import annotation_columns, base_columns, pixel_cell
 from fracbench.dataset.shards import MAX_SHARD_BYTES, ShardWriter, dataset_fingerprint, file_sha256
 from fracbench.errors import DatasetError, SplitError
 from fracbench.release.records import ImageRecord, Release
@@ -82,8 +82,10 @@ def build_dataset(
         SplitError: the manifest cannot be read.
     """
     out = Path(out)
+    if out.exists() and not overwrite:  # checked again when the directory is moved into place
+        raise DatasetError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
+    split_manifest = _resolve_manifest(manifest)  # before the slow part: fail fast
     release = _read_release(raw, allow_missing, progress)
-    split_manifest = _resolve_manifest(manifest)
     records = _select(release, split_manifest, ids)
     rows = split_manifest.by_id()
     missing = sorted(r.image_id for r in records if not r.present)
@@ -105,11 +107,11 @@ def build_dataset(
             for done, record in enumerate(present, start=1):
                 image = encode_image(release.root, record)
                 stats["reencoded" if image.reencoded else "original"] += 1
-                row = _base_row(record, image, rows[record.image_id], record.image_id in conflicts)
-                row.update(_annotations(record))
+                row = base_columns(record, image, rows[record.image_id], record.image_id in conflicts)
+                row.update(annotation_columns(record))
                 if record.image_id in legacy_of:
                     writers[("legacy", legacy_of[record.image_id])].add(dict(row))
-                row["mask"] = _cell(masks.encode(record))
+                row["mask"] = pixel_cell(masks.encode(record))
                 writers[(SHARED_CONFIG, rows[record.image_id].split)].add(row)
                 if progress is not None:
                     progress("build", done, len(present))
@@ -130,11 +132,10 @@ def build_dataset(
 
 
 def _readable(tmp: Path) -> None:
-    """Ordinary permissions (the temp directory and atomic files are created owner-only)."""
-    umask = os.umask(0)
+    """Ordinary directory permissions: the temp directory is created owner-only (mkdtemp)."""
+    umask = os.umask(0o022)
     os.umask(umask)
-    for path in (tmp, *tmp.rglob("*")):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+    tmp.chmod(0o777 & ~umask)
 
 
 def _read_release(raw: str | Path | Release, allow_missing: bool, progress: Progress | None) -> Release:
@@ -252,47 +253,6 @@ def _share(tmp: Path, shards: dict[tuple[str, str], list[Path]]) -> tuple[dict[t
     return out, how
 
 
-def _cell(image: EncodedImage) -> dict[str, Any]:
-    return {"bytes": image.data, "path": image.filename}
-
-
-def _base_row(record: ImageRecord, image: EncodedImage, row: ManifestRow, conflict: bool) -> dict[str, Any]:
-    """The columns every config shares."""
-    return {
-        "image": _cell(image),
-        "image_id": record.image_id,
-        "label": int(record.fractured),
-        "width": int(record.width),
-        "height": int(record.height),
-        "region": record.region,
-        "view": record.view,
-        "hand": record.hand,
-        "leg": record.leg,
-        "hip": record.hip,
-        "shoulder": record.shoulder,
-        "mixed": record.mixed,
-        "hardware": record.hardware,
-        "multiscan": record.multiscan,
-        "frontal": record.frontal,
-        "lateral": record.lateral,
-        "oblique": record.oblique,
-        "fracture_count": int(record.fracture_count),
-        "group_id": row.group_id,
-        "scored": bool(row.scored),
-        "truncated": record.truncated,
-        "exif_rotated": record.exif_orientation != 1,
-        "label_conflict": conflict or "label_conflict" in record.quality_flags,
-    }
-
-
-def _annotations(record: ImageRecord) -> dict[str, Any]:
-    """``boxes`` ((n, 4) xywh) and ``polygons`` (per instance, flat polygons), float32 in the schema."""
-    return {
-        "boxes": [[float(v) for v in inst.bbox] for inst in record.instances],
-        "polygons": [[[float(v) for v in poly] for poly in inst.polygons] for inst in record.instances],
-    }
-
-
 def _metadata(
     tmp: Path,
     release: Release,
@@ -390,8 +350,3 @@ def _legacy_identity(release: Release) -> dict[str, Any]:
 
     split = legacy_from_release(release)
     return {"sha256": split.sha256, "counts": split.counts()}
-
-
-def default_out(parent: str | Path) -> Path:
-    """``parent/fracatlas``: the directory name ``load_dataset`` users expect."""
-    return Path(parent) / DATASET_DIRNAME

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from pycocotools.coco import COCO
+from scipy import sparse
 from pycocotools.cocoeval import COCOeval
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
@@ -177,16 +178,19 @@ class MatchTable:
         self.sorted_tp = tp[:, order]
         self.sorted_fp = fp[:, order]
         self._tp_image: list[np.ndarray] = []
-        self._fp_before: list[np.ndarray] = []
+        self._fp_between: list[sparse.csr_matrix] = []
         for t in range(self.n_thr):
             tp_pos = np.flatnonzero(self.sorted_tp[t])
             fp_pos = np.flatnonzero(self.sorted_fp[t])
             segment = np.searchsorted(tp_pos, fp_pos, side="left")  # TPs preceding each FP
             keep = segment < tp_pos.size
-            per_segment = np.zeros((tp_pos.size, self.n))
-            np.add.at(per_segment, (segment[keep], self.sorted_image[fp_pos[keep]]), 1.0)
+            # (k, n): FPs of image i between TP k-1 and TP k; their running sum is what precedes TP k
+            between = sparse.csr_matrix(
+                (np.ones(int(keep.sum())), (segment[keep], self.sorted_image[fp_pos[keep]])), shape=(tp_pos.size, self.n)
+            )
+            between.sum_duplicates()
             self._tp_image.append(self.sorted_image[tp_pos])
-            self._fp_before.append(np.cumsum(per_segment, axis=0).astype(np.float32))  # (k, n): FPs of image i before TP k
+            self._fp_between.append(between)
 
     def subset(self, index: np.ndarray) -> MatchTable:
         """The table of images ``index`` only (in that order)."""
@@ -203,12 +207,13 @@ class MatchTable:
             instances ``(b,)``; precision and recall are NaN where there is no ground truth.
         """
         w = np.asarray(weights, dtype=np.float64)
-        w32 = w.astype(np.float32)  # integer sums stay < 2**24, so float32 products are exact
         b = w.shape[0]
+        w_t = np.ascontiguousarray(w.T)
         npig = w @ self.n_gt
         has_gt = npig > 0
         safe = np.where(has_gt, npig, 1.0)
-        needed = _min_true_positives(safe)  # (b, 101): recall >= thr_r  <=>  tp_sum >= needed
+        needed = _min_true_positives(safe).astype(np.int64)  # (b, 101): recall >= thr_r  <=>  tp_sum >= needed
+        top = int(needed.max()) if b else 0
         precision = np.zeros((b, self.n_thr, RECALL_THRESHOLDS.size))
         recall = np.zeros((b, self.n_thr))
         rows = np.arange(b)[:, None]
@@ -218,13 +223,15 @@ class MatchTable:
             if k == 0:
                 continue
             tp_sum = np.cumsum(w[:, tp_image], axis=1)
-            fp_sum = (w32 @ self._fp_before[t].T).astype(np.float64)
+            fp_sum = np.cumsum((self._fp_between[t] @ w_t).T, axis=1)  # integer-valued, exact
             pr = tp_sum / (fp_sum + tp_sum + _EPS)
             envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            # np.searchsorted(rc, recThrs, 'left') for every row at once, on exact integers
-            stride = float(tp_sum[:, -1].max() + needed.max() + 1)
-            keys = (tp_sum + rows * stride).ravel()
-            idx = np.searchsorted(keys, (needed + rows * stride).ravel(), side="left").reshape(b, -1) - rows * k
+            # COCOeval: np.searchsorted(rc, recThrs, 'left') = number of TPs with tp_sum < needed,
+            # counted on integers: below[b, v] = #{k: tp_sum[b, k] < v}
+            codes = rows * (top + 1) + np.minimum(tp_sum.astype(np.int64), top)
+            hist = np.bincount(codes.ravel(), minlength=b * (top + 1)).reshape(b, top + 1)
+            below = np.concatenate((np.zeros((b, 1), np.int64), np.cumsum(hist, axis=1)[:, :top]), axis=1)
+            idx = np.take_along_axis(below, needed, axis=1)
             precision[:, t] = np.where(idx < k, envelope[rows, np.minimum(idx, k - 1)], 0.0)
             recall[:, t] = tp_sum[:, -1] / safe
         precision[~has_gt] = np.nan

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 
 from fracbench.metrics.classification import BinaryScores
 from fracbench.metrics.coco import RECALL_THRESHOLDS, ImageMatches, MatchTable
@@ -55,9 +56,9 @@ class FrocTable:
         self._tp_upto = np.searchsorted(tp_pos, group_end, side="right") - 1  # last TP index within the run
         first = np.searchsorted(group_end, fp_pos, side="left")  # first TP run this FP is counted in
         keep = first < tp_pos.size
-        per_tp = np.zeros((tp_pos.size, self.n))
-        np.add.at(per_tp, (first[keep], image[fp_pos[keep]]), 1.0)
-        self._fp_upto = np.cumsum(per_tp, axis=0).astype(np.float32)  # (k, n): FPs of image i scoring >= TP k
+        # (k, n): FPs of image i first counted at TP k; their running sum is what scores >= TP k
+        self._fp_new = sparse.csr_matrix((np.ones(int(keep.sum())), (first[keep], image[fp_pos[keep]])), shape=(tp_pos.size, self.n))
+        self._fp_new.sum_duplicates()
         cum_tp = np.cumsum(tp)[ends] if scores.size else np.zeros(0)
         cum_fp = np.cumsum(fp)[ends] if scores.size else np.zeros(0)
         self._curve = (np.concatenate(([0.0], cum_fp)), np.concatenate(([0.0], cum_tp)))
@@ -70,7 +71,7 @@ class FrocTable:
         out = {}
         if self._tp_image.size:
             tp_sum = np.cumsum(w[:, self._tp_image], axis=1)[:, self._tp_upto]
-            fp_sum = (w.astype(np.float32) @ self._fp_upto.T).astype(np.float64)  # exact: integer sums < 2**24
+            fp_sum = np.cumsum((self._fp_new @ np.ascontiguousarray(w.T)).T, axis=1)
         else:
             tp_sum = fp_sum = np.zeros((w.shape[0], 1))
         with np.errstate(divide="ignore", invalid="ignore"):

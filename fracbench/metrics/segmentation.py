@@ -95,9 +95,22 @@ class SegmentationEvaluation:
 
 
 def _instance_rle(payload: Any, height: int, width: int) -> dict[str, Any]:
-    if isinstance(payload, dict):
-        return rle_ops.as_rle(payload)
+    if isinstance(payload, dict):  # a fresh dict: pycocotools reads str counts as they are
+        return {"size": [height, width], "counts": payload["counts"]}
     return rle_ops.polygons_to_rle(payload, height, width)
+
+
+def _objects(rles: list[dict[str, Any]], scores: Sequence[float] | None = None) -> list[dict[str, Any]]:
+    """COCO objects (rle, area, bbox[, score]) for one image's masks, areas and boxes in one call each."""
+    if not rles:
+        return []
+    areas = mask_utils.area(rles).tolist()
+    boxes = mask_utils.toBbox(rles).tolist()
+    objs = [{"rle": r, "area": a, "bbox": b} for r, a, b in zip(rles, areas, boxes)]
+    if scores is not None:
+        for obj, score in zip(objs, scores):
+            obj["score"] = float(score)
+    return objs
 
 
 def prepare_segmentation(
@@ -119,19 +132,16 @@ def prepare_segmentation(
     for i, (g, preds) in enumerate(zip(images, instances, strict=True)):
         h, w = g.height, g.width
         truth = [rle_ops.polygons_to_rle(polys, h, w) for polys in g.polygons]
-        gt_objs.append([{"rle": r, "area": rle_ops.area(r), "bbox": mask_utils.toBbox(r).tolist()} for r in truth])
-        dets, kept = [], []
-        for score, payload in preds:
-            r = _instance_rle(payload, h, w)
-            dets.append({"rle": r, "score": float(score), "area": rle_ops.area(r), "bbox": mask_utils.toBbox(r).tolist()})
-            if score >= threshold:
-                kept.append(r)
-        dt_objs.append(dets)
-        true_union = rle_ops.union(truth, h, w)
-        pred_union = rle_ops.union(kept, h, w)
-        true_area[i] = rle_ops.area(true_union)
-        pred_area[i] = rle_ops.area(pred_union)
-        inter[i] = rle_ops.intersection_area(pred_union, true_union) if true_area[i] and pred_area[i] else 0
+        gt_objs.append(_objects(truth))
+        rles = [_instance_rle(payload, h, w) for _, payload in preds]
+        dt_objs.append(_objects(rles, [score for score, _ in preds]))
+        kept = [r for r, (score, _) in zip(rles, preds) if score >= threshold]
+        true_union = rle_ops.union(truth, h, w) if truth else None
+        pred_union = rle_ops.union(kept, h, w) if kept else None
+        true_area[i] = rle_ops.area(true_union) if truth else 0
+        pred_area[i] = rle_ops.area(pred_union) if kept else 0
+        if true_area[i] and pred_area[i]:
+            inter[i] = rle_ops.intersection_area(pred_union, true_union)
     matches = match_images([(g.width, g.height) for g in images], gt_objs, dt_objs, "segm")
     labels = np.array([g.label for g in images], dtype=np.int64)
     return SegmentationEvaluation(matches, DiceInputs(inter, pred_area, true_area, labels))

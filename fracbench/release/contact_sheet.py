@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from fracbench.atomic import write_bytes
@@ -107,6 +108,59 @@ def write_pair_sheet(
     Returns:
         Path: ``path``.
     """
+    return write_png(path, render_pair_sheet(pairs, load, **kwargs))
+
+
+def render_histogram(
+    edges: Sequence[float],
+    counts: Sequence[int],
+    *,
+    threshold: float | None = None,
+    title: str = "",
+    width: int = 720,
+    height: int = 300,
+) -> Image.Image:
+    """A bar chart of a histogram with log-scaled counts and an optional threshold line.
+
+    Args:
+        edges: bin edges (one more than ``counts``).
+        counts: counts per bin.
+        threshold: x value to mark with a red vertical line.
+        title: drawn at the top.
+        width, height: size of the image in pixels.
+
+    Returns:
+        Image.Image: an RGB image.
+    """
+    font = ImageFont.load_default(size=12)
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    left, right, top, bottom = 50, 15, 28, 35
+    plot_w, plot_h = width - left - right, height - top - bottom
+    lo, hi = float(edges[0]), float(edges[-1])
+    peak = max(1.0, float(np.log10(1 + max(counts, default=0))))
+
+    def x_of(value: float) -> float:
+        return left + (value - lo) / (hi - lo) * plot_w if hi > lo else left
+
+    for k, count in enumerate(counts):
+        bar = np.log10(1 + count) / peak * plot_h
+        draw.rectangle((x_of(edges[k]) + 1, top + plot_h - bar, x_of(edges[k + 1]) - 1, top + plot_h),
+                       fill=(70, 110, 180))
+    draw.line((left, top + plot_h, left + plot_w, top + plot_h), fill=(0, 0, 0))
+    for k in range(0, len(edges), max(1, len(edges) // 10)):
+        draw.text((x_of(edges[k]) - 8, top + plot_h + 4), f"{edges[k]:g}", fill=(0, 0, 0), font=font)
+    for decade in range(int(peak) + 1):
+        y = top + plot_h - np.log10(1 + 10**decade) / peak * plot_h
+        draw.text((4, y - 6), f"{10**decade:g}", fill=(90, 90, 90), font=font)
+    if threshold is not None:
+        draw.line((x_of(threshold), top, x_of(threshold), top + plot_h), fill=(210, 40, 40), width=2)
+    draw.text((left, 6), title + "  (bar height: log10(1 + count))", fill=(0, 0, 0), font=font)
+    return image
+
+
+def write_png(path: str | Path, image: Image.Image) -> Path:
+    """Write an image as PNG, atomically."""
     buffer = io.BytesIO()
-    render_pair_sheet(pairs, load, **kwargs).save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", optimize=True)
     return write_bytes(path, buffer.getvalue())

@@ -57,11 +57,14 @@ TRUNCATED_FILL = 128
 SCALES = tuple(float(s) for s in np.round(np.linspace(0.5, 1.0, 11), 3))
 """Fractions of the larger content's width tried for the smaller one in the crop search."""
 
-DETAIL_SIGMA = 1.5
-"""Gaussian sigma (fine-stage px) removed from the thumbnails to leave their detail."""
+DETAIL_SIGMAS = (0.8, 2.5)
+"""Gaussian sigmas (fine-stage px) of the band-pass that leaves the thumbnails' detail."""
 
 REFINE_PX = 3
 """Fine-stage offsets searched around the coarse alignment, each way."""
+
+DETAIL_TOPS = (1.0, 0.75, 0.5)
+"""Top fractions of the aligned overlap over which the detail NCC is taken (the best counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,11 +268,8 @@ def match_pair(a: np.ndarray, b: np.ndarray) -> PairMatch:
         if score > best[0]:
             best = (score, "inside", scale, big, small, offset)
     coarse, mode, scale, big, small, offset = best
-    if mode == "squashed":
-        detail = squashed[1]
-    else:
-        detail = _detail_inside(big, small, scale, offset)
-    return PairMatch(round(coarse, 4), round(detail, 4), scale, mode)
+    x, y = squashed[1:] if mode == "squashed" else _detail_inside(big, small, scale, offset)
+    return PairMatch(round(coarse, 4), round(detail_score(x, y), 4), scale, mode)
 
 
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -280,19 +280,46 @@ def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _high_pass(image: np.ndarray) -> np.ndarray:
-    return image - gaussian_filter(image, DETAIL_SIGMA)
+    """Band-pass (difference of Gaussians): structure finer than ``DETAIL_SIGMAS[1]`` px,
+    without the pixel noise and compression artefacts finer than ``DETAIL_SIGMAS[0]``."""
+    return gaussian_filter(image, DETAIL_SIGMAS[0]) - gaussian_filter(image, DETAIL_SIGMAS[1])
 
 
-def _squashed(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Coarse and detail correlation of ``b`` resized to ``a``'s shape (detail refined)."""
+def _squashed(a: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Coarse correlation of ``b`` resized to ``a``'s shape, and the aligned detail images."""
     size = a.shape[::-1]
-    fa, fb = _resized(a, size), _resized(b, size)
     coarse = _pearson(_resized(a, _coarse_size(a)), _resized(b, _coarse_size(a)))
     margin = REFINE_PX
-    inner = _high_pass(fb)[margin:-margin, margin:-margin]
+    inner = _high_pass(_resized(b, size))[margin:-margin, margin:-margin]
     if inner.size == 0:
-        return coarse, coarse
-    return coarse, _best_ncc(_high_pass(fa), inner)
+        inner = _high_pass(_resized(b, size))
+    return (coarse, *_aligned(_high_pass(_resized(a, size)), inner))
+
+
+def _aligned(image: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The window of ``image`` where ``template`` correlates best, and ``template``."""
+    ncc = _ncc_map(image, template)
+    y, x = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
+    h, w = template.shape
+    return image[y : y + h, x : x + w], template
+
+
+def detail_score(a: np.ndarray, b: np.ndarray) -> float:
+    """NCC of two aligned detail images over their top ``DETAIL_TOPS`` fractions; the best.
+
+    A JPEG stream that is cut short or damaged loses (or garbles) its last rows, so a
+    damaged copy still shares all the detail of the top part of its original.
+    """
+    h = a.shape[0]
+    best = -1.0
+    for top in DETAIL_TOPS:
+        rows = max(2, round(h * top))
+        x, y = a[:rows], b[:rows]
+        # vertical scanner stripes recur across different radiographs: drop column means
+        x = x - x.mean(axis=0, keepdims=True)
+        y = y - y.mean(axis=0, keepdims=True)
+        best = max(best, _pearson(x.ravel(), y.ravel()))
+    return best
 
 
 def _coarse_size(image: np.ndarray) -> tuple[int, int]:
@@ -314,23 +341,25 @@ def _coarse_inside(big: np.ndarray, small: np.ndarray) -> tuple[float, float, tu
     Returns:
         tuple: ``(score, scale, (x, y))`` with the offset in fractions of ``big``'s size.
     """
-    big_c = _resized(big, _coarse_size(big))
-    height, width = big_c.shape
+    field = _Field(_resized(big, _coarse_size(big)))
+    height, width = field.image.shape
     best = (-1.0, 1.0, (0.0, 0.0))
     for scale in SCALES:
         w = round(width * scale)
         h = round(w * small.shape[0] / small.shape[1])
         if h > height or min(w, h) < 4:
             continue
-        ncc = _ncc_map(big_c, _resized(small, (w, h)))
+        ncc = field.ncc(_resized(small, (w, h)))
         y, x = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
         if ncc[y, x] > best[0]:
             best = (float(ncc[y, x]), scale, (x / width, y / height))
     return best
 
 
-def _detail_inside(big: np.ndarray, small: np.ndarray, scale: float, offset: tuple[float, float]) -> float:
-    """Detail NCC of ``small`` placed in ``big`` at a coarse alignment, refined by a few px."""
+def _detail_inside(
+    big: np.ndarray, small: np.ndarray, scale: float, offset: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``small`` placed in ``big`` at a coarse alignment, refined by a few px: aligned details."""
     height, width = big.shape
     w = round(width * scale)
     h = min(height, round(w * small.shape[0] / small.shape[1]))
@@ -340,8 +369,8 @@ def _detail_inside(big: np.ndarray, small: np.ndarray, scale: float, offset: tup
     y0, x0 = max(0, y - m), max(0, x - m)
     window = _high_pass(big.astype(np.float32))[y0 : min(height, y + h + m), x0 : min(width, x + w + m)]
     if window.shape[0] < h or window.shape[1] < w:
-        return 0.0
-    return _best_ncc(window, template)
+        return template, np.zeros_like(template)
+    return _aligned(window, template)
 
 
 def _best_ncc(image: np.ndarray, template: np.ndarray) -> float:
@@ -350,25 +379,42 @@ def _best_ncc(image: np.ndarray, template: np.ndarray) -> float:
 
 
 def _ncc_map(image: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation of ``template`` at every valid offset in ``image`` (FFT)."""
-    h, w = template.shape
-    height, width = image.shape
-    t = template - template.mean()
-    t_norm = float(np.sqrt((t * t).sum()))
-    if t_norm == 0:
-        return np.zeros((height - h + 1, width - w + 1))
-    shape = (height, width)
-    product = rfft2(image, shape) * np.conj(rfft2(t, shape))
-    numerator = irfft2(product, shape)[: height - h + 1, : width - w + 1]
-    sums = _window_sums(image, h, w)
-    squares = _window_sums(image * image, h, w)
-    variance = np.maximum(squares - sums * sums / (h * w), 0.0)
-    denominator = np.sqrt(variance) * t_norm
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 1e-3 * t_norm, numerator / denominator, 0.0)
+    """Normalised cross-correlation of ``template`` at every valid offset in ``image``."""
+    return _Field(image).ncc(template)
 
 
-def _window_sums(image: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Sums of every ``h`` x ``w`` window (valid positions), via an integral image."""
-    integral = np.pad(image.astype(np.float64), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+class _Field:
+    """An image prepared for many template searches: its FFT and integral images."""
+
+    def __init__(self, image: np.ndarray):
+        self.image = image.astype(np.float64)
+        self.spectrum = rfft2(self.image)
+        self.integral = _integral(self.image)
+        self.integral_sq = _integral(self.image * self.image)
+
+    def ncc(self, template: np.ndarray) -> np.ndarray:
+        """NCC of ``template`` at every valid offset (FFT correlation, integral-image norms)."""
+        h, w = template.shape
+        height, width = self.image.shape
+        t = template - template.mean()
+        t_norm = float(np.sqrt((t * t).sum()))
+        if t_norm == 0:
+            return np.zeros((height - h + 1, width - w + 1))
+        product = self.spectrum * np.conj(rfft2(t, (height, width)))
+        numerator = irfft2(product, (height, width))[: height - h + 1, : width - w + 1]
+        sums = _window(self.integral, h, w)
+        variance = np.maximum(_window(self.integral_sq, h, w) - sums * sums / (h * w), 0.0)
+        denominator = np.sqrt(variance) * t_norm
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(denominator > 1e-3 * t_norm, numerator / denominator, 0.0)
+
+
+def _integral(image: np.ndarray) -> np.ndarray:
+    out = np.zeros((image.shape[0] + 1, image.shape[1] + 1))
+    out[1:, 1:] = image.cumsum(0).cumsum(1)
+    return out
+
+
+def _window(integral: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Sums of every ``h`` x ``w`` window (valid positions) from an integral image."""
     return integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]

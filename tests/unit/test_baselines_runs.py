@@ -13,6 +13,7 @@ import torch
 from fracbench.baselines.predict import predict, write_submission
 from fracbench.baselines.train import TrainConfig, train
 from fracbench.errors import BaselineError
+from fracbench.submission import parse_submission
 from tests.unit.test_baselines_dataset import tiny_dataset  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,7 @@ def test_predict_writes_every_image_once_with_valid_geometry(task, tiny_dataset,
     sub = predict(run, "test", device="cpu", cache_dir=tmp_path / "cache")
     path = write_submission(sub, tmp_path / "preds.json")
     sub = json.loads(path.read_text())
+    assert type(parse_submission(sub)).__name__.lower().startswith(task)  # the public schema accepts it
     rows = pq.read_table(tiny_dataset / task / "test-00000-of-00001.parquet",
                          columns=["image_id", "width", "height"]).to_pylist()
     assert sorted(p["image_id"] for p in sub["predictions"]) == sorted(r["image_id"] for r in rows)
@@ -103,7 +105,7 @@ def _ddp_worker(rank: int, world: int, port: int, cfg: TrainConfig, out_dir: str
     try:
         summary = train(cfg)
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
-            json.dump({"digest": summary["final_weights_sha256"]}, fh)
+            json.dump({"digest": summary["final_parameters_sha256"], "all": summary["final_weights_sha256"]}, fh)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
@@ -117,9 +119,24 @@ def test_ddp_on_gloo_with_two_processes_keeps_replicas_identical(tiny_dataset, t
     digests = [json.loads((tmp_path / f"rank{r}.json").read_text())["digest"] for r in range(2)]
     assert digests[0] == digests[1]
     run = json.loads((tmp_path / "ddp" / "run.json").read_text())
-    assert run["final_weights_sha256"] == digests[0]
+    assert run["final_weights_sha256"] == json.loads((tmp_path / "rank0.json").read_text())["all"]
     config = json.loads((tmp_path / "ddp" / "config.json").read_text())
     assert config["world_size"] == 2
     # 8 images, 2 ranks x batch 2: two steps per epoch on each rank
     assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)["state"]["step"] == 2
     assert np.isfinite(run["history"][0]["loss"])
+
+
+def test_explain_writes_one_overlay_per_positive_prediction(tiny_dataset, tmp_path):  # noqa: F811
+    from PIL import Image
+
+    from fracbench.baselines.explain import explain
+
+    run = tmp_path / "cls"
+    train(_cfg("classification", tiny_dataset, run, tmp_path / "cache", max_train_images=4))
+    run_json = json.loads((run / "run.json").read_text())
+    run_json["postprocessing"]["threshold"] = 0.0  # explain every image: a tiny run ranks at random
+    (run / "run.json").write_text(json.dumps(run_json))
+    written = explain(run, "test", tmp_path / "cams", device="cpu", limit=3)
+    assert len(written) == 3
+    assert all(Image.open(p).mode == "RGB" and max(Image.open(p).size) == 48 for p in written)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import logging
 import shutil
 from pathlib import Path
@@ -179,6 +180,9 @@ def test_fracbench_json_records_identity_and_fingerprint(built, manifest, releas
     assert meta["fingerprint"] == dataset_fingerprint(parquet)
     assert meta["pixels"] == {"original_jpeg": 31, "reencoded_png": 5}
     assert meta["legacy"]["counts"] == {s: len(v) for s, v in EXPECTED["legacy_split"].items()}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert built.stat().st_mode & 0o777 == 0o777 & ~umask  # not the owner-only temp directory
 
 
 def test_card_front_matter_declares_configs_and_features(built, manifest):

@@ -9,11 +9,14 @@ from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from fracbench.dataset.groundtruth import GTImage
-from fracbench.metrics.rle import check_rle, polygons_to_rle, rle_runs
+from fracbench.metrics.rle import check_rle, check_rles, polygons_to_rle, rle_runs
 from fracbench.metrics.segmentation import SEGMENTATION_METRICS, DiceInputs, prepare_segmentation
 from fracbench.submission import parse_submission
 from fracbench.tasks.segmentation import prepare
 from tests.synthetic_gt import make_ground_truth, perfect_predictions, reference_cocoeval, segmentation_predictions, submission
+
+# pycocotools.mask.decode (used here only to check our decoder) trips a numpy 2 deprecation
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def _evaluate(gt, preds, threshold=None):
@@ -155,3 +158,36 @@ def test_any_run_list_round_trips(runs):
     assert list(rle_runs(counts)) == runs
     mask = mask_utils.decode({"size": [1, total], "counts": counts.encode("ascii")})
     assert np.array_equal(mask.ravel(order="F"), np.repeat(np.arange(len(runs)) % 2, runs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(st.lists(st.integers(0, 500), min_size=0, max_size=12), st.integers(0, 4), st.integers(-3, 3), st.text(alphabet="0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{", max_size=4)),
+        max_size=25,
+    )
+)
+def test_batch_check_equals_one_by_one(items):
+    """check_rles gives exactly check_rle's answer for every string, valid or broken."""
+    counts, sizes = [], []
+    for runs, mode, delta, noise in items:
+        text = _encode(runs) if runs else ""
+        text = {0: text, 1: text + noise, 2: noise + text, 3: text[:-1], 4: text}[mode]
+        counts.append(text)
+        sizes.append((1, max(1, sum(runs) + (delta if mode == 4 else 0))))
+    assert check_rles(counts, sizes) == [check_rle(c, h, w) for c, (h, w) in zip(counts, sizes)]
+
+
+def test_batches_split_anywhere(monkeypatch):
+    import fracbench.metrics.rle as rle_mod
+
+    rng = np.random.default_rng(3)
+    masks = [(rng.random((7, 9)) < 0.3).astype(np.uint8) for _ in range(40)]
+    counts = [mask_utils.encode(np.asfortranarray(m))["counts"].decode("ascii") for m in masks]
+    counts[5] = counts[5][:-1] + "~"
+    sizes = [(7, 9)] * 40
+    expected = [check_rle(c, 7, 9) for c in counts]
+    for batch in (1, 7, 50, 10**6):
+        monkeypatch.setattr(rle_mod, "BATCH_CHARS", batch)
+        assert check_rles(counts, sizes) == expected
+    assert expected[5] is not None and expected.count(None) == 39

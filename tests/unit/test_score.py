@@ -121,7 +121,8 @@ def test_subgroup_values_equal_scoring_the_subgroup_alone(tmp_path):
     preds = [p for p in classification_predictions(GT) if p["image_id"] in {g.image_id for g in hand.images}]
     alone = score_submission(_write(tmp_path, "classification", preds, "hand.json", gt=hand), gt=hand, n_resamples=0)
     for name, mv in alone.metrics.items():
-        assert result.subgroups["region"]["hand"][name].value == pytest.approx(mv.value, abs=1e-12, nan_ok=True) if mv.value is not None else True
+        got = result.subgroups["region"]["hand"][name].value
+        assert got == mv.value if mv.value is None else got == pytest.approx(mv.value, abs=1e-12), name
 
 
 def test_invalid_submission_raises_with_every_problem(tmp_path):
@@ -163,6 +164,21 @@ def test_compare(tmp_path):
         compare_submissions(good, val, gt=GT)
 
 
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    """Table cells unwrapped, so messages can be searched."""
+    import fracbench.cli
+
+    monkeypatch.setattr(fracbench.cli.console, "width", 400)
+    monkeypatch.setattr(fracbench.cli.err_console, "width", 400)
+
+
+def _out(capsys, err=False):
+    """Captured output with rich's line wrapping undone."""
+    captured = capsys.readouterr()
+    return " ".join((captured.err if err else captured.out).split())
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A dataset dir whose ground truth is the synthetic GT (test) and VAL (validation)."""
@@ -176,15 +192,15 @@ def data_dir(tmp_path, monkeypatch):
 def test_cli_validate(data_dir, capsys):
     ok = _write(data_dir, "segmentation")
     assert main(["validate", str(ok), "--data", str(data_dir)]) == 0
-    assert "valid segmentation submission" in capsys.readouterr().out
+    assert "valid segmentation submission" in _out(capsys)
     bad = data_dir / "bad.json"
     bad.write_bytes(b"\x00\x01binary\xff")
     assert main(["validate", str(bad), "--data", str(data_dir)]) == 1
-    assert "not UTF-8" in capsys.readouterr().out
+    assert "not UTF-8" in _out(capsys)
     val = _write(data_dir, "classification", name="val.json", gt=VAL)
     assert main(["validate", str(val), "--data", str(data_dir)]) == 0
     assert main(["validate", str(val), "--data", str(data_dir), "--split", "test"]) == 1
-    assert "--split validation" in capsys.readouterr().out
+    assert "--split validation" in _out(capsys)
 
 
 def test_cli_validate_without_dataset(tmp_path, monkeypatch, capsys):
@@ -192,7 +208,7 @@ def test_cli_validate_without_dataset(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("FRACBENCH_DATA", raising=False)
     path = _write(tmp_path, "classification")
     assert main(["validate", str(path)]) == 1
-    assert "--schema-only" in capsys.readouterr().err
+    assert "--schema-only" in _out(capsys, err=True)
     assert main(["validate", str(path), "--schema-only"]) == 0
     with pytest.raises(DatasetNotFoundError):
         score_submission(path)
@@ -203,15 +219,15 @@ def test_cli_score_and_compare(data_dir, capsys):
     b = _write(data_dir, "localization", localization_predictions(GT, seed=2, jitter=0.05), "b.json")
     out = data_dir / "out" / "result.json"
     assert main(["score", str(a), "--data", str(data_dir), "--bootstrap", "50", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed = _out(capsys)
     assert "ap50 (main)" in printed and "froc_sensitivity_at_0.125" in printed
     result = Result.model_validate_json(out.read_text())
     assert result.provenance.bootstrap.n_resamples == 50
     cmp_out = data_dir / "cmp.json"
     assert main(["compare", str(a), str(b), "--data", str(data_dir), "--bootstrap", "50", "--json", str(cmp_out)]) == 0
-    assert "A - B" in capsys.readouterr().out
+    assert "A - B" in _out(capsys)
     assert json.loads(cmp_out.read_text())["schema"] == "fracbench.comparison/v1"
     bad = data_dir / "bad.json"
     bad.write_text('{"schema": "fracbench.submission/v1", "task": "localization"}')
     assert main(["score", str(bad), "--data", str(data_dir)]) == 1
-    assert "missing" in capsys.readouterr().out
+    assert "missing" in _out(capsys)

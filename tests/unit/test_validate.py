@@ -85,6 +85,27 @@ def test_every_problem_is_reported_at_once():
     assert f"{GT.images[1].width}x{GT.images[1].height}" in found[("predictions[1].boxes[2].bbox", "outside_image")]
 
 
+def test_huge_and_odd_numbers_are_problems_not_crashes(tmp_path):
+    doc = _doc()
+    doc["predictions"][0]["boxes"] = [
+        {"bbox": [10**400, 0, 5, 5], "score": 0.5},
+        {"bbox": [0, 0, 5, 5], "score": 10**400},
+        {"bbox": [0, 0, 1e300, 1e300], "score": 0.5},
+        {"bbox": [0, 0, "5", 5], "score": 0.5},
+        {"bbox": [0, 0, 5, 5], "score": False},
+    ]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    found = {(p.location, p.code) for p in validate_submission(path, GT).problems}
+    assert found == {
+        ("predictions[0].boxes[0].bbox", "bad_bbox"),
+        ("predictions[0].boxes[1].score", "bad_score"),
+        ("predictions[0].boxes[2].bbox", "bad_bbox"),
+        ("predictions[0].boxes[3].bbox", "bad_bbox"),
+        ("predictions[0].boxes[4].score", "bad_score"),
+    }
+
+
 def test_missing_images_are_each_named():
     doc = _doc("classification")
     dropped = [p["image_id"] for p in doc["predictions"][:3]]
