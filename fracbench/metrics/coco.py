@@ -12,7 +12,9 @@ Why this is exact: in COCOeval's precision/recall sweep the recall only rises at
 true positives, and precision rises along a run of true positives and falls along
 false positives, so the interpolated precision at each of the 101 recall points
 depends only on the true-positive points and on how many false positives precede
-each. Those counts are a matrix product with the image weights.
+each. Those counts are a sparse (detections x images) product with the image weights,
+and the recall-point lookup (``np.searchsorted`` in COCOeval) is done on exact
+integer true-positive counts, so a weighting costs a few vectorised passes.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ from fracbench.release.records import ImageRecord, Release
 log = logging.getLogger(__name__)
 
 SCHEMA = "fracbench.audit/v1"
-DRAFT = (sim.ANALYSIS_SIDE, sim.ANALYSIS_SIDE)
-"""Draft size for decoding: libjpeg decodes large scans at 1/2-1/8 scale, enough for hashing."""
+DRAFT = (160, 160)
+"""Draft size: libjpeg decodes at the smallest 1/2-1/8 scale still >= this (enough for every descriptor)."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: ``fingerprints``, ``pairs``, ``pixels``."""
@@ -58,11 +58,11 @@ class AuditThresholds(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    phash_candidate: int = 8
+    phash_candidate: int = 6
     tiny_candidate: float = 0.95
     view_candidate: float = 0.95
     truncated_candidate: float = 0.90
-    detail_accept: float = 0.80
+    detail_accept: float = 0.78
     neighbour_tiny: float = 0.90
 
 

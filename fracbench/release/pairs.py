@@ -24,6 +24,8 @@ from fracbench.release import similarity as sim
 BLOCK = 512
 """Rows of the all-pairs matrices computed at once (bounds memory to a few MB per matrix)."""
 
+VIEW_SIDE = 8
+"""The crop-view channels use coarser vectors (8x8): three matrix products cost less than one 16x16."""
 CENTRE_VIEW = (0.1, 0.1, 0.9, 0.9)
 TOP_VIEW = (0.0, 0.0, 1.0, 0.5)
 PHASH_EDGES = list(range(0, 65))
@@ -67,8 +69,9 @@ def candidate_pairs(prints: Sequence[sim.ImageFingerprint], thresholds) -> Candi
     content = np.array([p.phash_content for p in prints], dtype=np.uint64)
     squares = np.stack([p.square for p in prints]) if n else np.zeros((0, sim.SQUARE_SIDE, sim.SQUARE_SIDE))
     tiny = sim.tiny_vectors(squares)
-    centre = sim.tiny_vectors(squares, CENTRE_VIEW)
-    top = sim.tiny_vectors(squares, TOP_VIEW)
+    whole = sim.tiny_vectors(squares, side=VIEW_SIDE)
+    centre = sim.tiny_vectors(squares, CENTRE_VIEW, side=VIEW_SIDE)
+    top = sim.tiny_vectors(squares, TOP_VIEW, side=VIEW_SIDE)
     truncated = _truncated_scores(prints, squares, tiny)
     phash_counts = np.zeros(64, dtype=np.int64)
     tiny_counts = np.zeros(len(TINY_EDGES) - 1, dtype=np.int64)
@@ -81,7 +84,7 @@ def candidate_pairs(prints: Sequence[sim.ImageFingerprint], thresholds) -> Candi
         corr = tiny[rows] @ tiny.T
         phash_counts += np.bincount(hm[upper], minlength=64)[:64]
         tiny_counts += np.histogram(np.clip(corr[upper], -1, 1), bins=TINY_EDGES)[0]
-        view = np.maximum(centre[rows] @ tiny.T, tiny[rows] @ centre.T)
+        view = np.maximum(centre[rows] @ whole.T, whole[rows] @ centre.T)
         view = np.maximum(view, top[rows] @ top.T)
         flagged = (hm <= thresholds.phash_candidate) | (corr >= thresholds.tiny_candidate)
         flagged |= view >= thresholds.view_candidate
@@ -116,7 +119,11 @@ def _truncated_scores(prints: Sequence[sim.ImageFingerprint], squares: np.ndarra
     kept = np.array([k for k, p in enumerate(prints) if p.kept_rows < 1], dtype=int)
     if not len(kept):
         return None
-    scores = np.stack([sim.tiny_vectors(squares, (0.0, 0.0, 1.0, prints[k].kept_rows)) @ tiny[k] for k in kept])
+    columns = np.matmul(squares.astype(np.float32), sim.area_matrix(0.0, 1.0).T)  # (N, S, TINY_SIDE)
+    scores = np.empty((len(kept), len(prints)), dtype=np.float32)
+    for t, k in enumerate(kept):
+        view = np.matmul(sim.area_matrix(0.0, prints[k].kept_rows), columns).reshape(len(prints), -1)
+        scores[t] = sim.normalise_rows(view) @ tiny[k]
     return kept, scores
 
 

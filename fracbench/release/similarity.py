@@ -54,8 +54,9 @@ FLAT_RANGE = 10
 TRUNCATED_FILL = 128
 """The grey level Pillow leaves where a truncated JPEG has no data."""
 
-SCALES = tuple(float(s) for s in np.round(np.linspace(0.5, 1.0, 11), 3))
-"""Fractions of the larger content's width tried for the smaller one in the crop search."""
+SCALES = tuple(float(s) for s in np.round(np.linspace(0.7, 1.0, 7), 3))
+"""Fractions of the larger content's width tried for the smaller one in the crop search (a copy
+keeping less than 70 % of the width is not looked for: no candidate channel would propose it)."""
 
 DETAIL_SIGMAS = (0.8, 2.5)
 """Gaussian sigmas (fine-stage px) of the band-pass that leaves the thumbnails' detail."""
@@ -63,7 +64,7 @@ DETAIL_SIGMAS = (0.8, 2.5)
 REFINE_PX = 3
 """Fine-stage offsets searched around the coarse alignment, each way."""
 
-DETAIL_TOPS = (1.0, 0.75, 0.5)
+DETAIL_TOPS = (1.0, 0.85, 0.7)
 """Top fractions of the aligned overlap over which the detail NCC is taken (the best counts)."""
 
 
@@ -100,27 +101,27 @@ def fingerprint(image_id: str, decoded: DecodedImage) -> ImageFingerprint:
     Returns:
         ImageFingerprint: the descriptors.
     """
-    grey = np.asarray(decoded.image.convert("L"))
-    kept = _truncation_row(grey) if decoded.truncated else grey.shape[0]
-    image = Image.fromarray(grey[:kept])
+    image = decoded.image.convert("L")
+    height = image.height
+    kept = _truncation_row(np.asarray(image)) if decoded.truncated else height
+    if kept < height:
+        image = image.crop((0, 0, image.width, kept))
     scale = ANALYSIS_SIDE / max(image.size)
     if scale < 1:
         image = image.resize(
             (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
             Image.Resampling.BOX,
         )
-    analysis = np.asarray(image)
-    x0, y0, x1, y1 = content_box(analysis)
-    content = Image.fromarray(equalise(analysis[y0:y1, x0:x1]))
+    box = content_box(np.asarray(image))
+    content = equalise_image(image.crop(box))
     thumb = content.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BOX)
-    square = content.resize((SQUARE_SIDE, SQUARE_SIDE), Image.Resampling.BOX)
     return ImageFingerprint(
         image_id=image_id,
-        kept_rows=kept / grey.shape[0],
-        phash_full=phash(equalise(analysis)),
-        phash_content=phash(np.asarray(content)),
-        square=np.asarray(square),
+        kept_rows=kept / height,
+        phash_full=phash(equalise_image(image)),
+        phash_content=phash(thumb),
+        square=np.asarray(thumb.resize((SQUARE_SIDE, SQUARE_SIDE), Image.Resampling.BOX)),
         thumb=np.asarray(thumb),
     )
 
@@ -172,27 +173,32 @@ def _peel(flat: np.ndarray) -> tuple[int, int]:
 
 
 def equalise(grey: np.ndarray) -> np.ndarray:
-    """Histogram-equalise a uint8 image: each pixel becomes its grey level's mid-rank (0-255).
+    """Histogram-equalise a uint8 array (see :func:`equalise_image`)."""
+    return np.asarray(equalise_image(Image.fromarray(grey)))
+
+
+def equalise_image(grey: Image.Image) -> Image.Image:
+    """Histogram-equalise a mode ``L`` image: each grey level becomes its mid-rank (0-255).
 
     Any monotone change of intensity (window/level, contrast, gamma) leaves the result
     nearly unchanged, which is what makes the descriptors window-invariant.
     """
-    hist = np.bincount(grey.ravel(), minlength=256)
+    hist = np.asarray(grey.histogram(), dtype=np.float64)
     cdf = np.cumsum(hist) - hist / 2
-    lut = np.round(255 * cdf / max(1, grey.size)).astype(np.uint8)
-    return lut[grey]
+    lut = np.round(255 * cdf / max(1.0, hist.sum())).astype(np.uint8)
+    return grey.point(lut.tolist())
 
 
-def phash(grey: np.ndarray) -> int:
+def phash(grey: Image.Image) -> int:
     """64-bit DCT perceptual hash: 32x32 box-resize, DCT, 8x8 low frequencies vs median.
 
     Args:
-        grey: ``(H, W)`` uint8.
+        grey: a mode ``L`` image.
 
     Returns:
         int: the hash; the top bit (DC term) is always 0, so distances are over 63 bits.
     """
-    small = np.asarray(Image.fromarray(grey).resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
+    small = np.asarray(grey.resize((32, 32), Image.Resampling.BOX), dtype=np.float32)
     ac = dctn(small, norm="ortho")[:8, :8].ravel()[1:]
     bits = np.concatenate([[False], ac > np.median(ac)])
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
@@ -203,8 +209,10 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.uint8)
 
 
-def tiny_vectors(squares: np.ndarray, view: tuple[float, float, float, float] = (0, 0, 1, 1)) -> np.ndarray:
-    """Zero-mean, unit-norm ``TINY_SIDE**2`` vectors of one view of every squashed content.
+def tiny_vectors(
+    squares: np.ndarray, view: tuple[float, float, float, float] = (0, 0, 1, 1), side: int = TINY_SIDE
+) -> np.ndarray:
+    """Zero-mean, unit-norm ``side**2`` vectors of one view of every squashed content.
 
     ``vectors_a @ vectors_b.T`` is then the Pearson correlation of every pair.
 
@@ -212,27 +220,32 @@ def tiny_vectors(squares: np.ndarray, view: tuple[float, float, float, float] = 
         squares: ``(N, SQUARE_SIDE, SQUARE_SIDE)`` uint8 (``ImageFingerprint.square``).
         view: ``(x0, y0, x1, y1)`` in fractions of the content: the window to keep, e.g.
             ``(0, 0, 1, 0.7)`` for its top 70 % (what a truncated copy holds).
+        side: the vectors are this many bins a side.
 
     Returns:
-        np.ndarray: ``(N, TINY_SIDE**2)`` float32.
+        np.ndarray: ``(N, side**2)`` float32.
     """
-    rows = _area_matrix(view[1], view[3])
-    cols = _area_matrix(view[0], view[2])
-    out = np.einsum("ij,njk,lk->nil", rows, squares.astype(np.float32), cols, optimize=True)
-    out = out.reshape(len(squares), -1)
-    out -= out.mean(axis=1, keepdims=True)
+    rows = area_matrix(view[1], view[3], side)
+    cols = area_matrix(view[0], view[2], side)
+    out = np.matmul(np.matmul(rows, squares.astype(np.float32)), cols.T).reshape(len(squares), -1)
+    return normalise_rows(out)
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows minus their mean, divided by their norm (rows of zeros stay zero), float32."""
+    out = vectors - vectors.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     return (out / np.where(norm > 0, norm, 1)).astype(np.float32)
 
 
-def _area_matrix(start: float, stop: float) -> np.ndarray:
-    """``(TINY_SIDE, SQUARE_SIDE)`` weights averaging ``[start, stop)`` of an axis into bins."""
-    edges = np.linspace(start, stop, TINY_SIDE + 1) * SQUARE_SIDE
+def area_matrix(start: float, stop: float, side: int = TINY_SIDE) -> np.ndarray:
+    """``(side, SQUARE_SIDE)`` float32 weights averaging ``[start, stop)`` of an axis into bins."""
+    edges = np.linspace(start, stop, side + 1) * SQUARE_SIDE
     pixel = np.arange(SQUARE_SIDE)
     lo = np.clip(edges[:-1, None] - pixel[None, :], 0, 1)
     hi = np.clip(edges[1:, None] - pixel[None, :], 0, 1)
     weights = hi - lo
-    return weights / weights.sum(axis=1, keepdims=True)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,18 +351,34 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 def _coarse_inside(big: np.ndarray, small: np.ndarray) -> tuple[float, float, tuple[float, float]]:
     """Best NCC of ``small`` inside ``big`` over ``SCALES`` and offsets, at ``COARSE_SIDE``.
 
+    All scales are correlated in one batched FFT.
+
     Returns:
         tuple: ``(score, scale, (x, y))`` with the offset in fractions of ``big``'s size.
     """
     field = _Field(_resized(big, _coarse_size(big)))
     height, width = field.image.shape
-    best = (-1.0, 1.0, (0.0, 0.0))
+    sizes = []
     for scale in SCALES:
         w = round(width * scale)
         h = round(w * small.shape[0] / small.shape[1])
-        if h > height or min(w, h) < 4:
+        if h <= height and min(w, h) >= 4:
+            sizes.append((scale, w, h))
+    if not sizes:
+        return -1.0, 1.0, (0.0, 0.0)
+    stack = np.zeros((len(sizes), height, width))
+    norms = np.zeros(len(sizes))
+    for k, (_, w, h) in enumerate(sizes):
+        t = _resized(small, (w, h)).astype(np.float64)
+        t -= t.mean()
+        stack[k, :h, :w] = t
+        norms[k] = np.sqrt((t * t).sum())
+    numerators = irfft2(field.spectrum[None] * np.conj(rfft2(stack, axes=(-2, -1))), (height, width), axes=(-2, -1))
+    best = (-1.0, 1.0, (0.0, 0.0))
+    for k, (scale, w, h) in enumerate(sizes):
+        if norms[k] == 0:
             continue
-        ncc = field.ncc(_resized(small, (w, h)))
+        ncc = field.normalise(numerators[k, : height - h + 1, : width - w + 1], h, w, norms[k])
         y, x = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
         if ncc[y, x] > best[0]:
             best = (float(ncc[y, x]), scale, (x / width, y / height))
@@ -402,6 +431,10 @@ class _Field:
             return np.zeros((height - h + 1, width - w + 1))
         product = self.spectrum * np.conj(rfft2(t, (height, width)))
         numerator = irfft2(product, (height, width))[: height - h + 1, : width - w + 1]
+        return self.normalise(numerator, h, w, t_norm)
+
+    def normalise(self, numerator: np.ndarray, h: int, w: int, t_norm: float) -> np.ndarray:
+        """Divide raw correlations of a zero-mean ``h`` x ``w`` template by the window norms."""
         sums = _window(self.integral, h, w)
         variance = np.maximum(_window(self.integral_sq, h, w) - sums * sums / (h * w), 0.0)
         denominator = np.sqrt(variance) * t_norm

@@ -62,7 +62,6 @@ def _binormal(rng, n, prevalence, shift):
     return 1 / (1 + np.exp(-(rng.normal(size=n) + shift * y))), y
 
 
-@pytest.mark.slow
 def test_auroc_ci_coverage_near_95_percent():
     """200 datasets from a binormal model with known AUROC: the 95 % CI covers it 90-99 % of the time."""
     shift = 1.0
@@ -77,7 +76,6 @@ def test_auroc_ci_coverage_near_95_percent():
     assert 0.90 <= covered / 200 <= 0.99, covered
 
 
-@pytest.mark.slow
 def test_group_bootstrap_covers_clustered_data():
     """Images of one group share label and a random effect: resampling groups keeps coverage near 95 %,
     resampling single images (ignoring the groups) does not."""
