@@ -81,6 +81,7 @@ class Result(BaseModel):
             one, else the protocol default 0.5); None for tasks without any.
         subgroup_sizes: ``{attribute: {value: {"n_images": .., "n_fractured": ..}}}``,
             the scored images behind each subgroup's metrics.
+        notes: warnings a reader must see (e.g. a positive-only ``legacy`` split); empty for v1.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -96,6 +97,9 @@ class Result(BaseModel):
     provenance: Provenance
     operating_threshold: float | None = None
     subgroup_sizes: dict[str, dict[str, dict[str, int]]] = Field(default_factory=dict)
+    # Omitted when empty, so Results written before this field existed re-serialise to the
+    # same bytes (leaderboard entries hash them).
+    notes: list[str] = Field(default_factory=list, exclude_if=lambda notes: not notes)
 
     def to_json(self) -> str:
         """Serialise with the public field names, stable key order, 2-space indent."""

@@ -24,7 +24,7 @@ from fracbench.errors import ScoringError
 from fracbench.metrics import Evaluation
 from fracbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, GroupResamples, draw_groups, percentile_interval, resample_values
 from fracbench.result import BootstrapInfo, MainScore, MetricValue, ModelInfo, Provenance, Result
-from fracbench.submission import SCORABLE_SPLITS, TASK_NAMES
+from fracbench.submission import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASK_NAMES
 from fracbench.tasks import TaskSpec, get_task
 from fracbench.validate import RawDocument, ValidationReport, read_document, validate_submission
 
@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 SUBGROUP_ATTRIBUTES = ("region", "hardware", "view")
 """Image attributes every Result breaks its metrics down by."""
+
+LEGACY_WARNING = (
+    "splits 'legacy': the authors' positive-only split (Utilities/Fracture Split, fractured images only, "
+    "no negatives); for comparison with published numbers only, NOT comparable to splits v1 results and "
+    "never accepted by a leaderboard"
+)
+"""First note of every Result scored on the legacy splits."""
+
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: resamples evaluated so far, over main score and subgroups."""
@@ -56,13 +64,34 @@ def split_sha256(gt: GroundTruth) -> str:
     return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
 
 
-def load_split_ground_truth(data: str | Path | None, split: str, task: str | None) -> GroundTruth:
+def refuse_unscorable(task: str | None, splits_version: str) -> None:
+    """Refuse classification on the positive-only legacy splits (AUROC etc. need negatives).
+
+    Raises:
+        ScoringError: one line saying why and what to do instead.
+    """
+    if task == "classification" and splits_version == LEGACY_SPLITS_VERSION:
+        raise ScoringError(
+            "classification cannot be scored on splits 'legacy': the authors' split is positive-only (every image "
+            "fractured), so AUROC, specificity and calibration are undefined; score classification on splits v1"
+        )
+
+
+def load_split_ground_truth(data: str | Path | None, split: str, task: str | None, splits_version: str = SPLITS_VERSION) -> GroundTruth:
     """The ground truth of ``split`` from the built dataset (``--data``, ``$FRACBENCH_DATA``, cache dir).
+
+    Args:
+        data: built dataset directory, or None for the default places.
+        split: ``test`` or ``validation``.
+        task: the submission's task, if known.
+        splits_version: ``v1`` or ``legacy`` (the authors' positive-only split).
 
     Raises:
         DatasetNotFoundError: no built dataset where looked.
-        ScoringError: the ground-truth reader is not available.
+        ScoringError: the ground-truth reader is not available, or ``task`` cannot be
+            scored on ``splits_version`` (classification on legacy).
     """
+    refuse_unscorable(task, splits_version)
     from fracbench.dataset import groundtruth
     from fracbench.dataset.locate import resolve_data_dir
 
@@ -70,7 +99,7 @@ def load_split_ground_truth(data: str | Path | None, split: str, task: str | Non
     loader = getattr(groundtruth, "load_ground_truth", None)
     if loader is None:
         raise ScoringError("fracbench.dataset.groundtruth.load_ground_truth is not available in this installation")
-    return loader(data_dir, split, task=task, splits_version=SPLITS_VERSION)
+    return loader(data_dir, split, task=task, splits_version=splits_version)
 
 
 def _declared(data: Any, key: str, allowed: tuple[str, ...]) -> str | None:
@@ -79,7 +108,12 @@ def _declared(data: Any, key: str, allowed: tuple[str, ...]) -> str | None:
 
 
 def validated(
-    path: str | Path | RawDocument, *, data: str | Path | None = None, split: str | None = None, gt: GroundTruth | None = None
+    path: str | Path | RawDocument,
+    *,
+    data: str | Path | None = None,
+    split: str | None = None,
+    gt: GroundTruth | None = None,
+    splits_version: str | None = None,
 ) -> tuple[ValidationReport, GroundTruth]:
     """Read, load the ground truth for, and validate one submission; raise if invalid.
 
@@ -88,12 +122,15 @@ def validated(
         data: built dataset directory (ignored when ``gt`` is given).
         split: the split to score; None takes the split the submission declares.
         gt: ground truth to use instead of loading it.
+        splits_version: ``v1`` or ``legacy``; None takes the one the submission declares
+            (``v1`` when it declares none known).
 
     Returns:
         tuple: the valid report (``report.submission`` set) and the ground truth.
 
     Raises:
         SubmissionError: the submission is invalid; ``problems`` lists every problem.
+        ScoringError: classification on the legacy splits.
     """
     doc = path if isinstance(path, RawDocument) else read_document(path)
     if doc.problems:
@@ -101,8 +138,9 @@ def validated(
         report.raise_for_problems()
     task = _declared(doc.data, "task", TASK_NAMES)
     split = split or _declared(doc.data, "split", SCORABLE_SPLITS) or "test"
+    version = splits_version or _declared(doc.data, "splits_version", SPLITS_VERSIONS) or SPLITS_VERSION
     if gt is None:
-        gt = load_split_ground_truth(data, split, task)
+        gt = load_split_ground_truth(data, split, task, version)
     report = validate_submission(doc, gt, split=split)
     report.raise_for_problems()
     return report, gt
@@ -125,6 +163,7 @@ def prepare(report: ValidationReport, gt: GroundTruth) -> PreparedScoring:
     """
     submission = report.submission
     spec = get_task(submission.task)
+    refuse_unscorable(spec.name, gt.splits_version)
     images = [g for g in gt.images if g.scored]
     if not images:
         raise ScoringError(f"the {gt.split} split has no scored image; is the built dataset complete?")
@@ -148,6 +187,7 @@ def score_submission(
     gt: GroundTruth | None = None,
     subgroups: bool = True,
     progress: Progress | None = None,
+    splits_version: str | None = None,
 ) -> Result:
     """Validate and score a submission file against a split.
 
@@ -160,18 +200,21 @@ def score_submission(
         gt: ground truth to score against instead of loading it from ``data``.
         subgroups: also break every metric down by region, hardware and view.
         progress: called as resamples are evaluated.
+        splits_version: ``v1`` or ``legacy``; None takes the one the submission declares.
 
     Returns:
-        Result: main score, metrics, subgroups, curves and provenance.
+        Result: main score, metrics, subgroups, curves and provenance; on the legacy
+        splits a Result whose ``notes`` say it is positive-only and whose
+        metrics that need negatives are null.
 
     Raises:
         SubmissionError: the submission is invalid (every problem listed).
         DatasetNotFoundError: no built dataset was found.
-        ScoringError: scoring is impossible (e.g. no scored image).
+        ScoringError: scoring is impossible (e.g. no scored image, classification on legacy).
     """
     if n_resamples < 0:
         raise ScoringError(f"--bootstrap: expected 0 or more resamples, found {n_resamples}")
-    report, gt = validated(path, data=data, split=split, gt=gt)
+    report, gt = validated(path, data=data, split=split, gt=gt, splits_version=splits_version)
     prepared = prepare(report, gt)
     spec, evaluation, images = prepared.spec, prepared.evaluation, prepared.images
     resamples = draw_groups([g.group_id for g in images], n_resamples, seed)
@@ -192,9 +235,14 @@ def score_submission(
         for value, index in values.items():
             subgroup_metrics[attribute][value] = _evaluate(evaluation.subset(index), resamples, index, tick)
             sizes[attribute][value] = {"n_images": int(index.size), "n_fractured": int(sum(images[i].label for i in index))}
+    legacy = gt.splits_version == LEGACY_SPLITS_VERSION
+    if legacy:
+        for values in [metrics, *(m for attr in subgroup_metrics.values() for m in attr.values())]:
+            values.update({name: MetricValue(value=None, ci95=None) for name in spec.needs_negatives})
     main = metrics[spec.main_score]
     submission = report.submission
     return Result(
+        notes=legacy_notes(spec, gt, len(images)) if legacy else [],
         task=spec.name,
         model=ModelInfo(**submission.model.model_dump()),
         threshold=submission.threshold,
@@ -220,6 +268,18 @@ def score_submission(
             bootstrap=BootstrapInfo(n_resamples=n_resamples, seed=seed),
         ),
     )
+
+
+def legacy_notes(spec: TaskSpec, gt: GroundTruth, n_scored: int) -> list[str]:
+    """The warnings a Result on the legacy splits carries (see :data:`LEGACY_WARNING`)."""
+    notes = [LEGACY_WARNING]
+    if spec.needs_negatives:
+        notes.append(f"{', '.join(spec.needs_negatives)}: null, undefined without non-fractured images")
+    if spec.name == "localization":
+        notes.append("false positives per image (FROC) are counted over fractured images only")
+    if n_scored < len(gt.images):
+        notes.append(f"{len(gt.images) - n_scored} of {len(gt.images)} images predicted but not scored (label-conflict groups, as in v1)")
+    return notes
 
 
 def _subgroups(images: list[GTImage]) -> dict[str, dict[str, np.ndarray]]:

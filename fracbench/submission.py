@@ -27,6 +27,13 @@ SUBMISSION_SCHEMA = "fracbench.submission/v1"
 TASK_NAMES = ("classification", "localization", "segmentation")
 """The benchmark's tasks, in the order they are documented."""
 
+SPLITS_VERSIONS = ("v1", "legacy")
+"""Splits versions a submission may declare: ``v1`` (the benchmark) or ``legacy``
+(the authors' positive-only split, for comparison with published numbers only)."""
+
+LEGACY_SPLITS_VERSION = "legacy"
+"""The authors' split (``Utilities/Fracture Split``): fractured images only, never on a leaderboard."""
+
 SCORABLE_SPLITS = ("validation", "test")
 """Splits a submission may be made for (train is never scored)."""
 
@@ -124,7 +131,14 @@ class SegmentationPrediction(_Strict):
 
 class _SubmissionBase(_Strict):
     schema_: Literal["fracbench.submission/v1"] = Field(alias="schema")
-    splits_version: Annotated[str, Field(min_length=1, description="e.g. v1")]
+    splits_version: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="v1; or legacy: the authors' positive-only split (localization and segmentation only, "
+            "for comparison with published numbers, never on a leaderboard)",
+        ),
+    ]
     split: Literal["validation", "test"]
     model: ModelCard
     threshold: Probability | None = Field(

@@ -22,7 +22,9 @@ from fracbench.submission import (
     MAX_OBJECTS_PER_IMAGE,
     MAX_POLYGON_COORDS,
     MAX_POLYGONS_PER_INSTANCE,
+    LEGACY_SPLITS_VERSION,
     SCORABLE_SPLITS,
+    SPLITS_VERSIONS,
     SUBMISSION_SCHEMA,
     TASK_NAMES,
 )
@@ -158,10 +160,15 @@ def check_document(data: Any, gt: GroundTruth | None, split: str | None, sink: P
         sink.add("task", "unknown_task", f"expected one of {', '.join(TASK_NAMES)}, found {describe(task)}.{hint}")
         task = None
     version = data.get("splits_version")
-    want_version = gt.splits_version if gt is not None else SPLITS_VERSION
-    if "splits_version" in data and version != want_version:
-        sink.add("splits_version", "wrong_splits_version", f"expected {want_version!r}, found {describe(version)}; predict the split of splits {want_version}")
+    if gt is not None and "splits_version" in data and version != gt.splits_version:
+        want = gt.splits_version
+        sink.add("splits_version", "wrong_splits_version", f"expected {want!r}, found {describe(version)}; predict the split of splits {want}")
         version = version if isinstance(version, str) else None
+    elif gt is None and "splits_version" in data and version not in SPLITS_VERSIONS:
+        sink.add("splits_version", "wrong_splits_version", f"expected {SPLITS_VERSION!r} (or {LEGACY_SPLITS_VERSION!r}), found {describe(version)}; predict the split of splits {SPLITS_VERSION}")
+        version = version if isinstance(version, str) else None
+    if gt is not None and gt.splits_version == LEGACY_SPLITS_VERSION and task == "classification":
+        sink.add("task", "task_not_scorable", "classification cannot be scored on splits 'legacy' (positive-only: every image fractured); score it on splits v1")
     declared = data.get("split")
     if "split" in data:
         if declared not in SCORABLE_SPLITS:

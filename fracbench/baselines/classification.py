@@ -31,6 +31,7 @@ class ClassificationBaseline(Baseline):
     lr = 1e-3
     epochs = 6
     metric = "auroc"
+    encoder_prefix = ""
 
     def build_model(self, *, pretrained: bool = True):
         """timm ``tf_efficientnet_lite0`` with a 1-logit head (dropout 0.2)."""

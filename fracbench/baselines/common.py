@@ -25,7 +25,8 @@ class Baseline:
 
     Class attributes (defaults of the CLI): ``task``, ``config`` (built-dataset config),
     ``image_size``, ``batch_size``, ``lr``, ``epochs``, ``negatives_per_positive``
-    (None: every image every epoch), ``metric`` (the validation metric, higher is better).
+    (None: every image every epoch), ``metric`` (the validation metric, higher is better),
+    ``encoder_prefix`` (where the timm EfficientNet-Lite0 sits in the model).
     """
 
     task = ""
@@ -37,6 +38,7 @@ class Baseline:
     epochs = 6
     negatives_per_positive: float | None = None
     metric = ""
+    encoder_prefix = ""
 
     def build_model(self, *, pretrained: bool = True):
         """The network (``torch.nn.Module``), encoder initialised from the wheel if ``pretrained``."""

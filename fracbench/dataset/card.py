@@ -30,6 +30,15 @@ _ROWS = {
 }
 
 
+_AUDIT_GROUPS = (
+    ("exact_duplicate_groups", "groups of byte-identical files"),
+    ("pixel_duplicate_groups", "groups of pixel-identical images"),
+    ("near_duplicate_groups", "groups of near duplicates (re-encoded, cropped or padded copies)"),
+    ("neighbour_groups", "groups of same-study neighbours"),
+    ("leakage_groups", "leakage groups once merged"),
+)
+
+
 def load_template() -> str:
     """The card template shipped with fracbench (``fracbench/cards/dataset.md``)."""
     return (resources.files("fracbench") / "cards" / TEMPLATE).read_text(encoding="utf-8")
@@ -212,15 +221,21 @@ def _known_issues(
             f"The same radiograph occurs more than once: {len(multi):,} leakage group(s) hold "
             f"{sum(multi.values()):,} images (`group_id`); a group never crosses a split or fold."
         )
-    audit_counts = manifest.metadata.get("audit_group_counts") or {}
-    described = [f"{n:,} {k.replace('_groups', '').replace('_', ' ')}" for k, n in sorted(audit_counts.items()) if n]
+    audit = manifest.metadata.get("audit_group_counts") or {}
+    described = [f"{audit[key]:,} {words}" for key, words in _AUDIT_GROUPS if audit.get(key)]
     if described:
-        items.append(f"Audit group counts behind the split manifest: {', '.join(described)}.")
+        items.append(f"The release audit behind the split manifest found {', '.join(described)}.")
+    if audit.get("mixed_label_groups"):
+        items.append(
+            f"{audit['mixed_label_groups']:,} group(s) of copies of one radiograph carry both labels in the "
+            "release (one copy in `Fractured`, another in `Non_fractured`); their images are the "
+            "`label_conflict_group` exclusions above."
+        )
     trunc = sorted(r.image_id for r in records if r.truncated)
     if trunc:
         items.append(
             f"{len(trunc):,} JPEG(s) of the release are truncated ({trunc[0]} ... {trunc[-1]}); stored here as PNG "
-            "decoded with truncated-image recovery (the missing tail decodes as grey)."
+            "decoded with truncated-image recovery (the part missing from the file decodes as flat grey)."
         )
     rotated = sorted(r.image_id for r in records if r.exif_orientation != 1)
     if rotated:

@@ -52,18 +52,18 @@ class AuditThresholds(BaseModel):
             top fraction of the other image.
         detail_accept: a candidate is the same radiograph when its detail score
             (:func:`fracbench.release.similarity.match_pair`) is at least this.
-        neighbour_tiny: consecutive ids with identical flags are same-study neighbours when
-            their 16x16 content correlation is at least this.
+        neighbour_tiny: consecutive ids with the same region and hardware flags are same-study
+            neighbours when their 16x16 content correlation is at least this.
     """
 
     model_config = ConfigDict(frozen=True)
 
     phash_candidate: int = 6
     tiny_candidate: float = 0.95
-    view_candidate: float = 0.95
+    view_candidate: float = 0.96
     truncated_candidate: float = 0.90
-    detail_accept: float = 0.78
-    neighbour_tiny: float = 0.90
+    detail_accept: float = 0.88
+    neighbour_tiny: float = 0.85
 
 
 class ReleaseIdentity(BaseModel):
@@ -123,6 +123,8 @@ class AuditReport(BaseModel):
     mixed_label_groups: list[list[str]]
     neighbour_groups: list[list[str]]
     leakage_groups: list[list[str]]
+    region_run_groups: list[list[str]] = Field(
+        description="runs of consecutive ids with one body region (not in leakage_groups; see docs/AUDIT.md)")
     thresholds: AuditThresholds
     candidate_pairs: int
     verified_pairs: list[PairEvidence] = Field(
@@ -196,7 +198,7 @@ def audit_release(
     pixel_groups = connected_groups([*exact, *pixel])
     near_groups = connected_groups([*exact, *pixel, *near])
     t = time.perf_counter()
-    study, neighbours = neighbour_pairs(records, prints, thresholds.neighbour_tiny)
+    study, neighbours, region_links = neighbour_pairs(records, prints, thresholds.neighbour_tiny)
     timings["neighbours"] = time.perf_counter() - t
     labels = {r.image_id: r.fractured for r in release.records}
     timings["total"] = time.perf_counter() - started
@@ -216,6 +218,7 @@ def audit_release(
         mixed_label_groups=[g for g in near_groups if len({labels[i] for i in g}) > 1],
         neighbour_groups=connected_groups(neighbours),
         leakage_groups=connected_groups([*exact, *pixel, *near, *neighbours]),
+        region_run_groups=connected_groups(region_links),
         thresholds=thresholds,
         candidate_pairs=len(scores.pairs),
         verified_pairs=[e for e in evidence if e.detail >= 0.3],

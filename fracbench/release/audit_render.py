@@ -141,21 +141,23 @@ def render_markdown(report: AuditReport) -> str:
         *[f"| {int(e)} | {c:,} |" for e, c in zip(report.phash_distances.edges, report.phash_distances.counts)
           if c and e <= 20],
         "", "## Do images of one study sit next to each other in id order?", "",
-        "Correlation of the 16x16 equalised contents; quantiles at "
-        + ", ".join(f"{q:g}" for q in s.quantile_levels) + ".", "",
+        "Agreement of ids n and n+lag (both present):", "",
+        "| lag | pairs | same region | same view | same hardware | same label | median correlation |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {k} | {v.pairs:,} | {v.region:.1%} | {v.view:.1%} | {v.hardware:.1%} | {v.label:.1%} | "
+          f"{v.median_correlation:.3f} |" for k, v in s.by_lag.items()],
+        "", "Correlation of the 16x16 equalised contents (same flags: "
+        + ", ".join(s.rule_flags) + "); quantiles at " + ", ".join(f"{q:g}" for q in s.quantile_levels) + ".", "",
         f"| pairs | n | quantiles | share >= {s.threshold} |", "|---|---|---|---|",
         *[f"| {name} | {p.pairs:,} | {', '.join(f'{q:.2f}' for q in p.quantiles)} | {p.at_or_above_threshold:.4f} |"
           for name, p in (("consecutive ids", s.consecutive), ("consecutive, same flags", s.consecutive_same_flags),
-                          ("random", s.random), ("random, same region", s.random_same_region),
-                          ("random, same flags", s.random_same_flags))],
+                          ("random", s.random), ("random, same flags", s.random_same_flags))],
         "",
-        f"- Same region: {s.same_region_share_consecutive:.1%} of consecutive pairs vs "
-        f"{s.same_region_share_random:.1%} of random pairs; same ten flags: {s.same_flags_share_consecutive:.1%} vs "
-        f"{s.same_flags_share_random:.1%}.",
-        "- Median correlation by id lag: " + ", ".join(f"{k}: {v:.3f}" for k, v in s.lag_median.items()),
         f"- At the threshold {s.threshold}: consecutive same-flag pairs are {s.enrichment}x as often above it as "
-        f"random same-flag pairs; estimated precision of the rule {s.estimated_precision:.1%}; "
+        f"random same-flag pairs; estimated precision of the neighbour rule {s.estimated_precision:.1%}; "
         f"{s.neighbour_pairs} neighbour pairs.",
+        f"- Runs of consecutive ids with one body region: {s.region_runs:,} (largest {s.largest_region_run}); "
+        f"as groups: {_groups_line(report.region_run_groups)}. Not merged into the leakage groups.",
         "", "## Groups", "",
         "### Same-radiograph groups with both labels", "", *_table(report.mixed_label_groups),
         "", "### Same-radiograph groups", "", *_table(report.near_duplicate_groups),

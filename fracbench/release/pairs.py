@@ -24,8 +24,8 @@ from fracbench.release import similarity as sim
 BLOCK = 512
 """Rows of the all-pairs matrices computed at once (bounds memory to a few MB per matrix)."""
 
-VIEW_SIDE = 8
-"""The crop-view channels use coarser vectors (8x8): three matrix products cost less than one 16x16."""
+VIEW_SIDE = 16
+"""Side of the crop-view vectors (8x8 would be cheaper but proposes 3x the candidates at equal recall)."""
 CENTRE_VIEW = (0.1, 0.1, 0.9, 0.9)
 TOP_VIEW = (0.0, 0.0, 1.0, 0.5)
 PHASH_EDGES = list(range(0, 65))

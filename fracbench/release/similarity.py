@@ -268,6 +268,9 @@ class PairMatch:
 def match_pair(a: np.ndarray, b: np.ndarray) -> PairMatch:
     """Align two thumbnails (crop, pad, scale) and measure how much fine detail they share.
 
+    Three alignments are tried: both squashed to one shape, and each placed inside the
+    other where the coarse NCC is best; the pair's detail score is the best of the three.
+
     Args:
         a, b: ``ImageFingerprint.thumb`` of two images.
 
@@ -275,14 +278,13 @@ def match_pair(a: np.ndarray, b: np.ndarray) -> PairMatch:
         PairMatch: the coarse score of the best alignment and the detail score there.
     """
     squashed = _squashed(a, b)
-    best = (squashed[0], "squashed", 1.0, a, b, None)
+    coarse, detail, scale, mode = squashed[0], detail_score(*squashed[1:]), 1.0, "squashed"
     for big, small in ((a, b), (b, a)):
-        score, scale, offset = _coarse_inside(big, small)
-        if score > best[0]:
-            best = (score, "inside", scale, big, small, offset)
-    coarse, mode, scale, big, small, offset = best
-    x, y = squashed[1:] if mode == "squashed" else _detail_inside(big, small, scale, offset)
-    return PairMatch(round(coarse, 4), round(detail_score(x, y), 4), scale, mode)
+        score, at_scale, offset = _coarse_inside(big, small)
+        inside = detail_score(*_detail_inside(big, small, at_scale, offset))
+        if inside > detail:
+            coarse, detail, scale, mode = score, inside, at_scale, "inside"
+    return PairMatch(round(coarse, 4), round(detail, 4), scale, mode)
 
 
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -146,6 +146,8 @@ def merge_groups(ids: Sequence[str], groups: Iterable[Sequence[str]]) -> dict[st
         return x
 
     for g in groups:
+        if not g:
+            continue
         unknown = [i for i in g if i not in parent]
         if unknown:
             raise SplitError(
@@ -374,8 +376,11 @@ def derive_from_raw(
     else:
         from fracbench.release.audit import audit_release
 
-        audit = audit_release(release, progress=progress) if progress else audit_release(release)
-    rows, metadata = derive_manifest(release, audit, DerivationParams(seed=seed))
+        audit = audit_release(release, progress=progress)
+    params = DerivationParams(seed=seed)
+    # Only the default parameters make "v1"; another seed is a different, unnamed split.
+    version = "v1" if params == DerivationParams() else f"v1-seed{seed}"
+    rows, metadata = derive_manifest(release, audit, params, version=version)
     sha = write_manifest(out, rows, metadata)
     log.info("wrote %s (%d rows, sha256 %s)", out, len(rows), sha)
     return Path(out), sha

@@ -30,6 +30,8 @@ class TaskSpec:
         curves: names of the curves stored in a Result.
         uses_threshold: whether thresholded metrics use the submission's ``threshold``.
         prepare: ``(scored images, submission) -> Evaluation``.
+        needs_negatives: metrics undefined without non-fractured images; on the
+            positive-only ``legacy`` splits they are reported as null (with a note).
     """
 
     name: str
@@ -41,6 +43,7 @@ class TaskSpec:
     curves: tuple[str, ...]
     uses_threshold: bool
     prepare: Callable[[Sequence[GTImage], Any], Evaluation]
+    needs_negatives: tuple[str, ...] = ()
 
     def operating_threshold(self, submitted: float | None) -> float | None:
         """The threshold thresholded metrics use: the submitted one, else the protocol's 0.5."""

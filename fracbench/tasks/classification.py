@@ -52,6 +52,7 @@ def _task():
         curves=("roc",),
         uses_threshold=True,
         prepare=prepare,
+        needs_negatives=CLASSIFICATION_METRICS,
     )
 
 

@@ -40,6 +40,7 @@ def _task():
         curves=("froc", "pr_iou50"),
         uses_threshold=False,
         prepare=prepare,
+        needs_negatives=("image_auroc",),
     )
 
 

@@ -36,6 +36,7 @@ def _task():
         curves=("pr_iou50",),
         uses_threshold=True,
         prepare=prepare,
+        needs_negatives=("negative_fp_rate",),
     )
 
 

@@ -34,7 +34,9 @@ def synthetic_manifest(release, directory: Path):
         mixed_label_groups=EXPECTED["mixed_label_groups"],
         conflict_ids=EXPECTED["label_conflicts"],
     )
-    write_manifest(directory / "manifest.csv", derive_rows(release.records, evidence), {"version": "synthetic"})
+    counts = {"exact_duplicate_groups": 1, "mixed_label_groups": 1, "leakage_groups": 5}
+    metadata = {"version": "synthetic", "audit_group_counts": counts}
+    write_manifest(directory / "manifest.csv", derive_rows(release.records, evidence), metadata)
     return read_manifest(directory / "manifest.csv")
 
 
@@ -200,6 +202,7 @@ def test_card_front_matter_declares_configs_and_features(built, manifest):
     assert "$" not in body.replace("$FRACBENCH_DATA", "")
     assert manifest.sha256 in body and "CC BY 4.0" in body and "10.1038/s41597-023-02432-4" in body
     assert "IMG0000017" in body  # the label conflict is listed under known issues
+    assert "1 groups of byte-identical files" in body and "carry both labels" in body  # from MANIFEST.json
 
 
 def test_missing_images_are_left_out_and_recorded(synthetic_release, manifest, tmp_path, caplog):

@@ -10,6 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fracbench.cli import main
 from fracbench.errors import SplitError
@@ -142,6 +144,24 @@ def test_derivation_is_deterministic_independent_of_input_order_and_seeded(deriv
     assert render_manifest_csv(other) != render_manifest_csv(rows)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    labels=st.lists(st.tuples(st.booleans(), st.sampled_from(REGIONS), st.booleans()), min_size=1, max_size=60),
+    links=st.lists(st.tuples(st.integers(0, 59), st.integers(0, 59)), max_size=30),
+    seed=st.integers(0, 3),
+)
+def test_property_every_id_once_and_linked_images_share_split_and_fold(labels, links, seed):
+    records = [record(f"IMG{i:07d}", fractured=f, region=r, hardware=h) for i, (f, r, h) in enumerate(labels)]
+    n = len(records)
+    groups = [[f"IMG{a % n:07d}", f"IMG{b % n:07d}"] for a, b in links]
+    rows = derive_rows(records, LeakageEvidence(leakage_groups=groups), DerivationParams(seed=seed))
+    assert [r.image_id for r in rows] == sorted(r.image_id for r in records)
+    place = {r.image_id: (r.split, r.fold, r.group_id) for r in rows}
+    for a, b in groups:
+        assert place[a] == place[b]
+    assert all((r.fold == -1) == (r.split == "test") for r in rows)
+
+
 def test_label_conflict_policy_unscores_conflicts_and_their_copies_only():
     records = [record(f"IMG{i:07d}", fractured=i % 2 == 0) for i in range(40)]
     evidence = LeakageEvidence(
@@ -253,7 +273,11 @@ def test_verify_names_a_group_crossing_splits_even_with_a_fixed_sha(tmp_path, de
 
 
 def test_verify_names_an_edited_byte(tmp_path, derived):
-    path = tampered(tmp_path, derived[3], lambda ls: [ls[0], ls[1].replace(",leg,", ",hip,", 1) if ",leg," in ls[1] else ls[1].replace(",hand,", ",leg,"), *ls[2:]])
+    def edit(lines):
+        region = lines[1].split(",")[5]
+        return [lines[0], _set(lines[1], region="hip" if region != "hip" else "leg"), *lines[2:]]
+
+    path = tampered(tmp_path, derived[3], edit)
     report = verify_manifest(path)
     expected = json.loads(derived[3].with_name(MANIFEST_JSON).read_text())["manifest_sha256"]
     assert f"sha256 mismatch: expected {expected} (MANIFEST.json), found {report.sha256}" in report.problems
@@ -334,9 +358,15 @@ def test_cli_verify_exit_codes(tmp_path, capsys):
 
 
 def test_cli_show_prints_counts_and_legacy_is_labelled_positive_only(capsys):
+    manifest = load_manifest()
     assert main(["splits", "show"]) == 0
     out = capsys.readouterr().out
-    assert "FracAtlas splits v1" in out and "fracture rate" in out and "validation" in out
+    assert f"FracAtlas splits v1  sha256 {manifest.sha256}" in out
+    test = manifest.counts()["splits"]["test"]
+    assert f"│ test       │ fractured     │ {test['by_label_region']['fractured']['hand']} " in out
+    assert main(["splits", "show", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert f"| test | {test['images']} | 20.0% | {test['fractured']} |" in out
     assert main(["splits", "show", "--version", "legacy", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "POSITIVE-ONLY" in out and "| test | 61 |" in out
@@ -347,24 +377,32 @@ def test_cli_show_prints_counts_and_legacy_is_labelled_positive_only(capsys):
 
 @pytest.fixture(scope="module")
 def synthetic_derived(synthetic_release, tmp_path_factory):
-    """The synthetic release derived twice through the CLI, into two directories."""
+    """The synthetic release derived through the CLI twice (auditing it) and once from a saved audit."""
+    from fracbench.release.audit import audit_release
+    from fracbench.release.reader import read_release
+
+    audit = tmp_path_factory.mktemp("audit") / "audit.json"
+    audit.write_text(audit_release(read_release(synthetic_release)).model_dump_json())
     outs = []
-    for name in ("a", "b"):
+    for name, extra in (("a", []), ("b", []), ("c", ["--audit", str(audit)])):
         out = tmp_path_factory.mktemp(f"derive-{name}") / "manifest.csv"
-        assert main(["splits", "derive", "--raw", str(synthetic_release), "--out", str(out)]) == 0
+        assert main(["splits", "derive", "--raw", str(synthetic_release), "--out", str(out), *extra]) == 0
         outs.append(out)
     return outs
 
 
+@pytest.mark.slow
 def test_derive_twice_on_the_synthetic_release_is_byte_identical(synthetic_derived):
-    a, b = synthetic_derived
-    assert a.read_bytes() == b.read_bytes()
+    a, b, from_audit = synthetic_derived
+    assert a.read_bytes() == b.read_bytes() == from_audit.read_bytes()
     assert a.with_name(MANIFEST_JSON).read_bytes() == b.with_name(MANIFEST_JSON).read_bytes()
+    assert a.with_name(MANIFEST_JSON).read_bytes() == from_audit.with_name(MANIFEST_JSON).read_bytes()
     meta = json.loads(a.with_name(MANIFEST_JSON).read_text())
     assert meta["manifest_sha256"] == sha256_hex(a.read_bytes())
     assert meta["release"]["images"] == 36 and meta["audit_group_counts"]["leakage_groups"] >= 5
 
 
+@pytest.mark.slow
 def test_synthetic_planted_groups_stay_together_and_conflicts_are_unscored(synthetic_derived):
     from tests.data.fracatlas.generate import EXPECTED
 
