@@ -56,9 +56,10 @@ def read_and_audit(raw: Path, workers: int, limit: int | None) -> tuple[float, d
     start = time.perf_counter()
     release = read_release(raw, allow_missing=True, hash_files=True)
     read_s = time.perf_counter() - start
-    report = audit_release(release, workers=workers, limit=limit)
+    ids = [r.image_id for r in release.records if r.present][:limit]
+    report = audit_release(release, workers=workers, image_ids=ids)
     total = time.perf_counter() - start
-    return total, {"read": round(read_s, 2), **report.timings_s}, min(report.present, limit or report.present)
+    return total, {"read": round(read_s, 2), **report.timings_s}, len(ids)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,6 +98,7 @@ def _median(runs: list[dict]) -> dict:
     ordered = sorted(runs, key=lambda r: r["wall_s"])
     out = dict(ordered[len(ordered) // 2])
     out["runs_wall_s"] = [r["wall_s"] for r in runs]
+    out["runs_cpu_s"] = [r["cpu_s"] for r in runs]
     out["runs_peak_rss_mib"] = [r["peak_rss_mib"] for r in runs]
     return out
 
@@ -128,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = _phase_load(out)
         result["wall_s"] = round(time.perf_counter() - t, 2)
-        result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)  # less sensitive to machine load
+        result["peak_rss_mib"] = round(usage.ru_maxrss / 1024, 1)
         print(json.dumps(result))
         return 0
 
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "lower_bound": lower,
         "build": build,
         "ratio_wall": round(build["wall_s"] / lower["wall_s"], 2),
+        "ratio_cpu": round(build["cpu_s"] / lower["cpu_s"], 2),
         "ratio_peak_rss": round(build["peak_rss_mib"] / lower["peak_rss_mib"], 2),
         "load_first": first,
         "load_cached": reload,

@@ -62,5 +62,5 @@ _STAGES = {
     "read": "reading the release",
     "fingerprints": "decoding + hashing",
     "pairs": "verifying pairs",
-    "pixels": "comparing pixels",
+    "pixels": "decoding copies in full",
 }

@@ -1,4 +1,4 @@
-"""COCO layout: ``annotations/instances_{train,validation,test}.json`` and ``images/``.
+"""COCO: the ``annotations/instances_<split>.json`` + ``images/`` export, and reading results lists.
 
 Every image of a split is listed, negatives included (COCO evaluation needs them
 to count false positives). Category id is **1** ``fractured``: the FracAtlas
@@ -13,6 +13,9 @@ any tool maps back to the image without a lookup table; annotation ids start at 
 convention of the release's own file) and, without polygons, ``w * h``.
 Coordinates are the stored ground truth, unchanged: pixels of the EXIF-corrected
 image, boxes ``[x, y, w, h]``.
+
+:func:`read_coco_results` reads a COCO results list (pycocotools ``loadRes`` input,
+detectron2's ``coco_instances_results.json``, MMDetection's ``.bbox.json``/``.segm.json``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fracbench.convert.detections import Detection, file_stem, load_json, polygon_box, predictions_error
 from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file, write_json
+from fracbench.errors import SubmissionError
 
 CATEGORY = {"id": 1, "name": "fractured", "supercategory": "fracture"}
 """The one COCO category of every fracbench export."""
@@ -164,3 +169,120 @@ def write_coco(source: BuiltDataset, tmp: Path, summary: ExportSummary, tick: Ca
     summary.notes.append(
         f"torchvision: CocoDetection('{summary.out}/images', '{summary.out}/annotations/instances_train.json')"
     )
+
+
+def read_coco_results(
+    path: str | Path, ids: set[str], *, annotations: str | Path | None = None, category_id: int | None = None
+) -> dict[str, list[Detection]]:
+    """Read a COCO results list.
+
+    Args:
+        path: the results JSON (a list of detections).
+        ids: every image id of the built dataset.
+        annotations: optional COCO file whose ``images`` map the results' integer ids to
+            file names (default: the ids of ``fracbench export coco``).
+        category_id: keep only this category (default: every detection).
+
+    Returns:
+        dict: detections by image id.
+
+    Raises:
+        SubmissionError: unreadable JSON, not a list, entries without image id, score or
+            geometry, or image ids that are no image of the dataset.
+    """
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise SubmissionError(f"{path}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], found a JSON {type(data).__name__}")
+    by_int = _coco_id_table(annotations) if annotations is not None else None
+    out: dict[str, list[Detection]] = {}
+    problems = []
+    for i, r in enumerate(data):
+        if not isinstance(r, dict) or "image_id" not in r or "score" not in r:
+            problems.append(f"[{i}]: expected an object with image_id and score")
+            continue
+        if category_id is not None and r.get("category_id") != category_id:
+            continue
+        image_id = _coco_image(r["image_id"], ids, by_int)
+        if image_id is None:
+            problems.append(f"[{i}]: image_id {r['image_id']!r} is no image of the dataset")
+            continue
+        det, why = _coco_detection(r)
+        if why:
+            problems.append(f"[{i}] ({image_id}): {why}")
+            continue
+        out.setdefault(image_id, []).append(det)
+    if problems:
+        raise predictions_error(path, "not a COCO results list for this dataset", problems)
+    return out
+
+
+def _coco_id_table(annotations: str | Path) -> dict[int, str]:
+    doc = load_json(annotations)
+    images = doc.get("images") if isinstance(doc, dict) else None
+    if not isinstance(images, list):
+        raise SubmissionError(f"{annotations}: expected a COCO annotation file with an 'images' list")
+    return {img["id"]: file_stem(img.get("file_name", "")) for img in images if isinstance(img, dict) and "id" in img}
+
+
+def _coco_image(value: Any, ids: set[str], by_int: dict[int, str] | None) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        image_id = by_int.get(value) if by_int is not None else f"IMG{value:07d}"
+    elif isinstance(value, str):
+        image_id = file_stem(value)
+    else:
+        return None
+    return image_id if image_id in ids else None
+
+
+def _coco_detection(r: dict[str, Any]) -> tuple[Detection | None, str | None]:
+    score = r["score"]
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+        return None, f"score {score!r} is not a number in 0..1"
+    det = Detection(float(score))
+    bbox = r.get("bbox")
+    if bbox is not None:
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+            return None, f"bbox {bbox!r} is not [x, y, w, h]"
+        det.bbox = [float(v) for v in bbox]
+    seg = r.get("segmentation")
+    if isinstance(seg, dict):
+        det.rle = _compressed_rle(seg)
+        if det.rle is None:
+            return None, "segmentation is not a COCO RLE {size: [h, w], counts}"
+    elif isinstance(seg, list) and seg:
+        polygons = seg if isinstance(seg[0], list) else [seg]
+        try:
+            det.polygon = [[float(v) for v in p] for p in polygons]
+        except (TypeError, ValueError):
+            return None, "segmentation is neither COCO RLE nor a list of flat [x1, y1, ...] polygons"
+    if det.bbox is None and det.rle is not None:
+        from pycocotools import mask as mask_utils
+
+        det.bbox = [float(v) for v in mask_utils.toBbox(_rle_bytes(det.rle))]
+    elif det.bbox is None and det.polygon:
+        det.bbox = polygon_box(det.polygon)
+    if det.bbox is None:
+        return None, "neither bbox nor segmentation"
+    return det, None
+
+
+def _rle_bytes(rle: dict[str, Any]) -> dict[str, Any]:
+    return {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")}
+
+
+def _compressed_rle(seg: dict[str, Any]) -> dict[str, Any] | None:
+    size, counts = seg.get("size"), seg.get("counts")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        return None
+    if isinstance(counts, str):
+        from fracbench.metrics.rle import check_rle
+
+        return None if check_rle(counts, size[0], size[1]) else {"size": size, "counts": counts}
+    if isinstance(counts, list):  # uncompressed RLE: compress it as pycocotools does
+        from pycocotools import mask as mask_utils
+
+        rle = mask_utils.frPyObjects({"size": size, "counts": counts}, size[0], size[1])
+        return {"size": size, "counts": rle["counts"].decode("ascii")}
+    return None

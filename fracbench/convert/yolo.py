@@ -1,4 +1,4 @@
-"""Ultralytics YOLO layout: ``images/{train,val,test}/``, ``labels/...``, ``data.yaml``.
+"""Ultralytics YOLO: the ``images/ labels/ data.yaml`` export, and reading its predictions.
 
 One label file per image, one line per object: class ``0`` (fractured) and the
 box centre, width and height divided by the image width and height (``cx cy w h``
@@ -9,15 +9,25 @@ last ``/images/`` of its path with ``/labels/`` and the extension with ``.txt``.
 
 Ultralytics rejects a whole image whose label has a coordinate outside 0..1, so
 coordinates are clipped to the image first (3 FracAtlas boxes end a fraction of a
-pixel past the border; the summary counts clipped objects).
+pixel past the border; the summary counts clipped objects). Ultralytics also
+re-encodes in place (JPEG quality 100) every JPEG whose last two bytes are not the
+end-of-image marker; 28 FracAtlas JPEGs end in padding after their last scan, so
+the export appends the marker to those, after checking that the decoded pixels
+are unchanged (:func:`with_end_marker`); every other file is the stored bytes.
+
+:func:`read_yolo` reads what ``predict``/``val`` write with ``save_txt=True
+save_conf=True``: the same normalised lines with the confidence appended.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fracbench.convert.detections import Detection, polygon_box, predictions_error
 from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file
+from fracbench.errors import SubmissionError
 
 YOLO_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 """fracbench split → Ultralytics split directory (Ultralytics calls validation ``val``)."""
@@ -26,6 +36,27 @@ CLASS_NAMES = {0: "fractured"}
 """The one class of every fracbench YOLO export."""
 
 _COLUMNS = ("image", "image_id", "label", "width", "height", "boxes", "polygons")
+_JPEG_SOI, _JPEG_EOI = b"\xff\xd8\xff", b"\xff\xd9"
+
+
+def with_end_marker(data: bytes) -> tuple[bytes, bool]:
+    """JPEG bytes that end with the end-of-image marker, pixels unchanged.
+
+    Args:
+        data: stored image bytes (PNG bytes are returned as they are).
+
+    Returns:
+        tuple: the bytes to write, and whether ``FF D9`` was appended (only when the
+        image decodes to identical pixels with and without it).
+    """
+    if not data.startswith(_JPEG_SOI) or data.endswith(_JPEG_EOI):
+        return data, False
+    from PIL import Image
+
+    patched = data + _JPEG_EOI
+    with Image.open(io.BytesIO(data)) as a, Image.open(io.BytesIO(patched)) as b:
+        same = (a.size, a.mode) == (b.size, b.mode) and a.tobytes() == b.tobytes()
+    return (patched, True) if same else (data, False)
 
 
 def box_to_yolo(box: Sequence[float], width: int, height: int) -> tuple[tuple[float, float, float, float], bool]:
@@ -105,10 +136,11 @@ def write_yolo(source: BuiltDataset, tmp: Path, summary: ExportSummary, tick: Ca
         tick: called once per image.
     """
     segment = summary.task == "segmentation"
-    clipped = multi = 0
+    clipped = multi = marked = 0
     for split, name in YOLO_SPLITS.items():
         for row in source.rows(split, _COLUMNS):
-            image_id, data = row["image_id"], row["image"]["bytes"]
+            image_id, (data, appended) = row["image_id"], with_end_marker(row["image"]["bytes"])
+            marked += appended
             write_file(tmp / "images" / name / f"{image_id}{image_suffix(data, image_id)}", data)
             lines, moved = label_lines(row, segment=segment)
             clipped += moved
@@ -123,6 +155,11 @@ def write_yolo(source: BuiltDataset, tmp: Path, summary: ExportSummary, tick: Ca
     summary.notes.append(f"labels are {kind}, class 0 = fractured; negatives have empty label files")
     if clipped:
         summary.notes.append(f"{clipped} object(s) reached past the image border and were clipped to it")
+    if marked:
+        summary.notes.append(
+            f"{marked} JPEG(s) ended without the end-of-image marker: FF D9 appended (pixels checked identical) "
+            "so Ultralytics does not re-encode them in place"
+        )
     if multi:
         summary.notes.append(f"{multi} instance(s) have several polygons; each polygon is written as its own line")
     summary.notes.append(
@@ -152,3 +189,65 @@ def data_yaml(out: Path, source: BuiltDataset) -> str:
         f"# fingerprint {source.meta['fingerprint']}; written by `fracbench export yolo`\n"
     )
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+def read_yolo(path: str | Path, sizes: dict[str, tuple[int, int]]) -> tuple[dict[str, list[Detection]], list[str]]:
+    """Read Ultralytics ``save_txt`` + ``save_conf`` label files.
+
+    Args:
+        path: the ``labels/`` directory (or the run directory holding it).
+        sizes: ``(width, height)`` of every image of the dataset, by id.
+
+    Returns:
+        tuple: detections by image id, and the names of files whose stem is no image id.
+
+    Raises:
+        SubmissionError: no such directory, or lines that are not ``cls coords... conf``.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise SubmissionError(f"{root}: not a directory; pass the Ultralytics run's labels/ directory (predict with save_txt=True save_conf=True)")
+    files = sorted(root.glob("*.txt"))
+    if not files and (root / "labels").is_dir():
+        root, files = root / "labels", sorted((root / "labels").glob("*.txt"))
+    out: dict[str, list[Detection]] = {}
+    unknown, problems = [], []
+    for f in files:
+        image_id = f.stem
+        if image_id not in sizes:
+            unknown.append(f.name)
+            continue
+        width, height = sizes[image_id]
+        dets = out.setdefault(image_id, [])
+        for n, line in enumerate(f.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            det, why = _yolo_line(line.split(), width, height)
+            if why:
+                problems.append(f"{f.name} line {n}: {why}")
+            elif det is not None:
+                dets.append(det)
+    if problems:
+        raise predictions_error(root, "not Ultralytics save_txt+save_conf labels", problems)
+    return out, unknown
+
+
+def _yolo_line(fields: list[str], width: int, height: int) -> tuple[Detection | None, str | None]:
+    try:
+        values = [float(v) for v in fields]
+    except ValueError:
+        return None, f"expected numbers, found {' '.join(fields)[:60]!r}"
+    n = len(values)
+    if n == 5 or (n >= 7 and n % 2 == 1):
+        return None, f"{n} fields and no confidence; predict with save_conf=True (expected cls coords... conf)"
+    if n < 5:
+        return None, f"expected 'cls cx cy w h conf' (6 fields) or 'cls x1 y1 ... conf', found {n} field(s)"
+    if values[0] != 0:
+        return None, f"class {fields[0]}; fracbench exports have one class, 0 = fractured"
+    score = values[-1]
+    if not 0.0 <= score <= 1.0:
+        return None, f"confidence {fields[-1]} outside 0..1"
+    if n == 6:
+        return Detection(score, bbox=box_from_yolo(*values[1:5], width, height)), None
+    polygon = polygon_from_yolo(values[1:-1], width, height)
+    return Detection(score, bbox=polygon_box([polygon]), polygon=[polygon]), None

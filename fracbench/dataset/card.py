@@ -218,8 +218,9 @@ def _known_issues(
     multi = {g: n for g, n in sizes.items() if n > 1}
     if multi:
         items.append(
-            f"The same radiograph occurs more than once: {len(multi):,} leakage group(s) hold "
-            f"{sum(multi.values()):,} images (`group_id`); a group never crosses a split or fold."
+            f"The same radiograph occurs more than once: {len(multi):,} leakage group(s) (copies of one "
+            f"radiograph and same-study neighbours) hold {sum(multi.values()):,} images (`group_id`); a group "
+            "never crosses a split or fold."
         )
     audit = manifest.metadata.get("audit_group_counts") or {}
     described = [f"{audit[key]:,} {words}" for key, words in _AUDIT_GROUPS if audit.get(key)]
@@ -228,8 +229,8 @@ def _known_issues(
     if audit.get("mixed_label_groups"):
         items.append(
             f"{audit['mixed_label_groups']:,} group(s) of copies of one radiograph carry both labels in the "
-            "release (one copy in `Fractured`, another in `Non_fractured`); their images are the "
-            "`label_conflict_group` exclusions above."
+            "release (one copy in `Fractured`, another in `Non_fractured`); their images are not scored "
+            "(`label_conflict_group`)."
         )
     trunc = sorted(r.image_id for r in records if r.truncated)
     if trunc:

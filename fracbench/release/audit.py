@@ -27,6 +27,7 @@ from fracbench import __version__
 from fracbench.errors import ReleaseError
 from fracbench.release import similarity as sim
 from fracbench.release.images import decode
+from fracbench.release.matching import PairMatch, match_pair
 from fracbench.release.neighbours import NeighbourStudy, neighbour_pairs
 from fracbench.release.pairs import CandidateScores, candidate_pairs
 from fracbench.release.records import ImageRecord, Release
@@ -51,18 +52,18 @@ class AuditThresholds(BaseModel):
         truncated_candidate: ... or a truncated image correlates this well with the same
             top fraction of the other image.
         detail_accept: a candidate is the same radiograph when its detail score
-            (:func:`fracbench.release.similarity.match_pair`) is at least this.
+            (:func:`fracbench.release.matching.match_pair`) is at least this.
         neighbour_tiny: consecutive ids with the same region and hardware flags are same-study
             neighbours when their 16x16 content correlation is at least this.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    phash_candidate: int = 6
-    tiny_candidate: float = 0.95
-    view_candidate: float = 0.96
+    phash_candidate: int = 4
+    tiny_candidate: float = 0.96
+    view_candidate: float = 0.97
     truncated_candidate: float = 0.90
-    detail_accept: float = 0.88
+    detail_accept: float = 0.84
     neighbour_tiny: float = 0.85
 
 
@@ -144,7 +145,7 @@ def audit_release(
     progress: Progress | None = None,
     thresholds: AuditThresholds | None = None,
     workers: int | None = None,
-    limit: int | None = None,
+    image_ids: Iterable[str] | None = None,
 ) -> AuditReport:
     """Audit a release: duplicate groups, label conflicts, same-study neighbours.
 
@@ -154,8 +155,9 @@ def audit_release(
         thresholds: defaults to :class:`AuditThresholds` ().
         workers: processes for decoding and pair verification (default: CPU count, at
             most 8; 1 runs everything in this process).
-        limit: audit only the first ``limit`` present images in id order (for quick
-            tests on the real release); the report says so in ``warnings``.
+        image_ids: audit only these (present) images, e.g. for a quick test on the real
+            release; ``truncated``, ``exif_rotated`` and ``label_conflicts`` still cover the
+            whole release, and ``warnings`` says that the pixel checks saw a subset.
 
     Returns:
         AuditReport: the findings.
@@ -167,9 +169,10 @@ def audit_release(
     timings: dict[str, float] = {}
     warnings: list[str] = []
     records = [r for r in release.records if r.present]
-    if limit is not None and limit < len(records):
-        records = records[:limit]
-        warnings.append(f"audited the first {limit} present images only (limit={limit})")
+    if image_ids is not None:
+        wanted = set(image_ids)
+        records = [r for r in records if r.image_id in wanted]
+        warnings.append(f"pixel checks on a subset of {len(records)} images only (image_ids given)")
     workers = workers or min(8, os.cpu_count() or 1)
     started = time.perf_counter()
     with _executor(workers) as pool:
@@ -181,7 +184,13 @@ def audit_release(
         t = time.perf_counter()
         matches = _verify(prints, scores, pool, progress)
         timings["verification"] = time.perf_counter() - t
-    ids = [r.image_id for r in records]
+        ids = [r.image_id for r in records]
+        accepted = [(ids[i], ids[j]) for (i, j), m in zip(scores.pairs, matches)
+                    if m.detail >= thresholds.detail_accept]
+        t = time.perf_counter()
+        exact = _exact_pairs(records)
+        pixel = _pixel_pairs(release.root, release.by_id(), accepted, exact, pool, progress)
+        timings["pixels"] = time.perf_counter() - t
     evidence = [
         PairEvidence(a=ids[i], b=ids[j], phash=int(scores.phash[k]), tiny=round(float(scores.tiny[k]), 4),
                      coarse=m.coarse, detail=m.detail, scale=m.scale, mode=m.mode,
@@ -189,11 +198,7 @@ def audit_release(
         for k, ((i, j), m) in enumerate(zip(scores.pairs, matches))
     ]
     evidence.sort(key=lambda e: (-e.detail, e.a, e.b))
-    t = time.perf_counter()
-    exact = _exact_pairs(records)
     near = [(e.a, e.b) for e in evidence if e.same_radiograph]
-    pixel = _pixel_pairs(release.root, release.by_id(), near, exact, progress)
-    timings["pixels"] = time.perf_counter() - t
     exact_groups = connected_groups(exact)
     pixel_groups = connected_groups([*exact, *pixel])
     near_groups = connected_groups([*exact, *pixel, *near])
@@ -292,17 +297,17 @@ def _fingerprints(
     return prints, truncated
 
 
-def _match_chunk(chunk: list[tuple[np.ndarray, np.ndarray]]) -> list[sim.PairMatch]:
-    return [sim.match_pair(a, b) for a, b in chunk]
+def _match_chunk(chunk: list[tuple[np.ndarray, np.ndarray]]) -> list[PairMatch]:
+    return [match_pair(a, b) for a, b in chunk]
 
 
 def _verify(
     prints: Sequence[sim.ImageFingerprint], scores: CandidateScores, pool: Executor, progress: Progress | None
-) -> list[sim.PairMatch]:
+) -> list[PairMatch]:
     size = 64
     chunks = [[(prints[i].thumb, prints[j].thumb) for i, j in scores.pairs[s : s + size]]
               for s in range(0, len(scores.pairs), size)]
-    out: list[sim.PairMatch] = []
+    out: list[PairMatch] = []
     for chunk in pool.map(_match_chunk, chunks):
         out.extend(chunk)
         if progress is not None:
@@ -319,35 +324,38 @@ def _exact_pairs(records: Sequence[ImageRecord]) -> list[tuple[str, str]]:
     return [(g[k], g[k + 1]) for g in by_digest.values() for k in range(len(g) - 1)]
 
 
+def _pixel_digest(path: str) -> tuple[str, str, str]:
+    """``(mode, sha256 of the decoded pixels, sha256 of their L conversion)`` of one image."""
+    image = decode(path).image
+    own = hashlib.sha256(image.tobytes()).hexdigest()
+    grey = own if image.mode == "L" else hashlib.sha256(image.convert("L").tobytes()).hexdigest()
+    return image.mode, own, grey
+
+
 def _pixel_pairs(
     root: Path, by_id: dict[str, ImageRecord], near: Sequence[tuple[str, str]],
-    exact: Sequence[tuple[str, str]], progress: Progress | None,
+    exact: Sequence[tuple[str, str]], pool: Executor, progress: Progress | None,
 ) -> list[tuple[str, str]]:
     """Same-radiograph pairs of equal size whose fully decoded pixels are identical.
 
-    Each image is decoded once (full resolution, EXIF-corrected) and only digests of its
-    pixels are kept; images of different modes (``L``, ``RGB``) are compared in ``L``.
+    Each image concerned is decoded once (full resolution, EXIF-corrected) and only digests
+    of its pixels are kept; images of different modes (``L``, ``RGB``) are compared in ``L``.
     """
     exact_set = {frozenset(p) for p in exact}
     todo = [(a, b) for a, b in near if frozenset((a, b)) not in exact_set
             and (by_id[a].width, by_id[a].height) == (by_id[b].width, by_id[b].height)]
-    digests: dict[str, tuple[str, str, str]] = {}
-
-    def digest(image_id: str) -> tuple[str, str, str]:
-        if image_id not in digests:
-            image = decode(root / by_id[image_id].path).image
-            own = hashlib.sha256(image.tobytes()).hexdigest()
-            grey = own if image.mode == "L" else hashlib.sha256(image.convert("L").tobytes()).hexdigest()
-            digests[image_id] = (image.mode, own, grey)
-        return digests[image_id]
-
+    images = sorted({i for pair in todo for i in pair})
+    digests = {}
+    for k, (image_id, digest) in enumerate(
+            zip(images, pool.map(_pixel_digest, [str(root / by_id[i].path) for i in images], chunksize=4))):
+        digests[image_id] = digest
+        if progress is not None:
+            progress("pixels", k + 1, len(images))
     out = []
-    for k, (a, b) in enumerate(todo):
-        (mode_a, own_a, grey_a), (mode_b, own_b, grey_b) = digest(a), digest(b)
+    for a, b in todo:
+        (mode_a, own_a, grey_a), (mode_b, own_b, grey_b) = digests[a], digests[b]
         if (own_a == own_b) if mode_a == mode_b else (grey_a == grey_b):
             out.append((a, b))
-        if progress is not None:
-            progress("pixels", k + 1, len(todo))
     return out
 
 

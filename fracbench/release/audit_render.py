@@ -156,6 +156,11 @@ def render_markdown(report: AuditReport) -> str:
         f"- At the threshold {s.threshold}: consecutive same-flag pairs are {s.enrichment}x as often above it as "
         f"random same-flag pairs; estimated precision of the neighbour rule {s.estimated_precision:.1%}; "
         f"{s.neighbour_pairs} neighbour pairs.",
+        "", "| threshold | neighbour pairs | consecutive share | random share | estimated precision |",
+        "|---|---|---|---|---|",
+        *[f"| {t} | {r.pairs} | {r.consecutive_share:.4f} | {r.random_share:.4f} | {r.estimated_precision:.1%} |"
+          for t, r in s.by_threshold.items()],
+        "",
         f"- Runs of consecutive ids with one body region: {s.region_runs:,} (largest {s.largest_region_run}); "
         f"as groups: {_groups_line(report.region_run_groups)}. Not merged into the leakage groups.",
         "", "## Groups", "",

@@ -33,7 +33,8 @@ RULE_FLAGS = (*REGION, "hardware")
 """Flags two neighbours must share (region and hardware; the view may differ)."""
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 LAGS = (1, 2, 3, 5, 10, 50, 200)
-RANDOM_PAIRS = 200_000
+RANDOM_PAIRS = 100_000
+THRESHOLD_GRID = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 SEED = 0
 
 
@@ -56,6 +57,15 @@ class LagAgreement(BaseModel):
     median_correlation: float
 
 
+class ThresholdRow(BaseModel):
+    """The neighbour rule at one correlation threshold."""
+
+    pairs: int = Field(description="consecutive same-flag pairs at or above it")
+    consecutive_share: float
+    random_share: float
+    estimated_precision: float
+
+
 class NeighbourStudy(BaseModel):
     """Consecutive ids against random pairs; see the module docstring."""
 
@@ -73,6 +83,7 @@ class NeighbourStudy(BaseModel):
         description="1 - random/consecutive share above the threshold: the share of grouped pairs "
                     "that chance alone would not explain")
     neighbour_pairs: int
+    by_threshold: dict[str, ThresholdRow] = Field(description="the rule at other correlation thresholds")
     region_runs: int = Field(description="maximal runs of consecutive ids with one region (singletons included)")
     largest_region_run: int
     borderline: list[tuple[str, str, float]] = Field(
@@ -150,6 +161,8 @@ def neighbour_pairs(
         enrichment=round(hit_cons / hit_rand, 2) if hit_rand else 0.0,
         estimated_precision=round(max(0.0, 1 - hit_rand / hit_cons), 3) if hit_cons else 0.0,
         neighbour_pairs=len(pairs),
+        by_threshold={f"{t:g}": _threshold_row(cons_corr[cons_same], rand_corr[rand_same], t)
+                      for t in THRESHOLD_GRID},
         region_runs=len(runs),
         largest_region_run=max(runs, default=0),
         borderline=[(records[a[k]].image_id, records[b[k]].image_id, round(float(cons_corr[k]), 4)) for k in near],
@@ -171,6 +184,14 @@ def _run_lengths(n: int, linked_starts: np.ndarray) -> list[int]:
     if n:
         runs.append(current)
     return runs
+
+
+def _threshold_row(consecutive: np.ndarray, random: np.ndarray, threshold: float) -> ThresholdRow:
+    cons = float((consecutive >= threshold).mean()) if len(consecutive) else 0.0
+    rand = float((random >= threshold).mean()) if len(random) else 0.0
+    return ThresholdRow(pairs=int((consecutive >= threshold).sum()), consecutive_share=round(cons, 5),
+                        random_share=round(rand, 5),
+                        estimated_precision=round(max(0.0, 1 - rand / cons), 3) if cons else 0.0)
 
 
 def _pair_set(values: np.ndarray, threshold: float) -> PairSet:

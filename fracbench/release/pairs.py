@@ -1,7 +1,7 @@
 """All-pairs candidate search for near-duplicates (cheap scores, every pair, in row blocks).
 
 A pair of images becomes a *candidate* (to be verified by
-:func:`fracbench.release.similarity.match_pair`) when any cheap channel says so:
+:func:`fracbench.release.matching.match_pair`) when any cheap channel says so:
 
 * ``phash``: either 64-bit pHash (whole image, content) within a Hamming distance;
 * ``tiny``: the 16x16 equalised contents correlate (re-encoding, resizing, windowing);

@@ -99,6 +99,7 @@ def test_real_quirks_are_fixed_in_the_stored_pixels(built, release):
     assert rows[CONFLICT]["label"] == 1 and rows[CONFLICT]["label_conflict"]
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
 def test_real_mask_of_the_rotated_fracture_matches_coco(built, release):
     import pyarrow.parquet as pq
     from pycocotools.coco import COCO

@@ -173,3 +173,18 @@ def test_grad_cam_maps_are_normalised_and_overlays_keep_the_image_size():
     assert cam.shape == (2, 64, 64) and cam.min() >= 0 and cam.max() <= 1 + 1e-6
     img = overlay(np.full((40, 30), 100, np.uint8), np.ones((40, 30), np.float32))
     assert img.shape == (40, 30, 3) and img[..., 0].mean() > img[..., 2].mean()
+
+
+@pytest.mark.parametrize("task", ["classification", "localization", "segmentation"])
+def test_freezing_stages_stops_gradients_into_the_stem_only(task):
+    from fracbench.baselines.train import freeze_encoder_stages
+
+    baseline = get_baseline(task)
+    model = baseline.build_model(pretrained=False)
+    assert freeze_encoder_stages(model, baseline.encoder_prefix, 0) == 0
+    assert freeze_encoder_stages(model, baseline.encoder_prefix, 2) > 0
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert f"{baseline.encoder_prefix}conv_stem.weight" in frozen
+    assert not any(n.startswith(f"{baseline.encoder_prefix}blocks.2.") for n in frozen)
+    with pytest.raises(BaselineError, match="expected 0 to 7"):
+        freeze_encoder_stages(model, baseline.encoder_prefix, 9)

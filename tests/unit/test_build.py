@@ -139,6 +139,7 @@ def test_images_needing_no_fix_keep_their_original_bytes(built, release):
     assert seen == EXPECTED["images"] - len(fixed)
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
 def test_mask_equals_the_coco_reference_rasterisation(built, release):
     from pycocotools.coco import COCO
 

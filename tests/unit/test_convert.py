@@ -17,7 +17,7 @@ from PIL import Image
 from fracbench.convert.coco import coco_image_id, polygon_area
 from fracbench.convert.export import export_dataset
 from fracbench.convert.import_preds import import_predictions, write_submission
-from fracbench.convert.yolo import box_from_yolo, box_to_yolo
+from fracbench.convert.yolo import box_from_yolo, box_to_yolo, with_end_marker
 from fracbench.dataset.build import build_dataset
 from fracbench.dataset.groundtruth import load_ground_truth
 from fracbench.errors import DatasetError, SubmissionError
@@ -100,6 +100,19 @@ def test_yolo_box_outside_the_image_is_clipped_not_dropped():
     assert np.allclose(box_from_yolo(cx, cy, w, h, 100, 50), [90.0, 0.0, 10.0, 8.0])
 
 
+def test_yolo_jpeg_without_end_marker_gets_one_and_keeps_its_pixels():
+    buf = io.BytesIO()
+    Image.fromarray(np.arange(64 * 48, dtype=np.uint8).reshape(48, 64)).save(buf, "JPEG", quality=90)
+    padded = buf.getvalue()[:-2] + b"\x00" * 40  # like 28 FracAtlas JPEGs: padding, no FF D9
+    fixed, appended = with_end_marker(padded)
+    assert appended and fixed == padded + b"\xff\xd9"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(fixed))), np.asarray(Image.open(io.BytesIO(padded))))
+    assert with_end_marker(buf.getvalue()) == (buf.getvalue(), False)
+    png = io.BytesIO()
+    Image.new("L", (4, 4)).save(png, "PNG")
+    assert with_end_marker(png.getvalue()) == (png.getvalue(), False)
+
+
 @given(
     st.integers(16, 3000), st.integers(16, 3000),
     st.floats(0, 1), st.floats(0, 1), st.floats(0.001, 1), st.floats(0.001, 1),
@@ -175,14 +188,53 @@ def test_coco_segmentation_round_trip_scores_perfectly(exports, built, tmp_path)
     assert result.metrics["mask_ap50"].value == pytest.approx(1.0)
 
 
+def _uncompressed_rle(mask: np.ndarray) -> dict:
+    """COCO uncompressed RLE: run lengths over the column-major pixels, starting with zeros."""
+    flat = mask.flatten(order="F")
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return {"size": list(mask.shape), "counts": ([0] if flat[0] else []) + runs}
+
+
+def test_coco_rle_results_compressed_or_not_import_as_masks(exports, built, tmp_path):
+    from pycocotools import mask as mask_utils
+
+    doc = json.loads((exports["coco"] / "annotations" / "instances_test.json").read_text())
+    sizes = {img["id"]: (img["height"], img["width"]) for img in doc["images"]}
+    results, want = [], {}
+    for k, a in enumerate(doc["annotations"]):
+        h, w = sizes[a["image_id"]]
+        mask = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], h, w)))
+        want.setdefault(a["image_id"], []).append(mask)
+        if k % 2:
+            seg = _uncompressed_rle(mask)
+        else:
+            rle = mask_utils.encode(np.asfortranarray(mask))
+            seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+        results.append({"image_id": a["image_id"], "segmentation": seg, "score": 0.8})  # no bbox: taken from the mask
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    sub, _ = import_predictions("coco", tmp_path / "r.json", task="segmentation", model_name="m", data=built)
+    assert validate_submission(sub, load_ground_truth(built, "test")).ok
+    for pred in sub["predictions"]:
+        masks = [mask_utils.decode({"size": i["rle"]["size"], "counts": i["rle"]["counts"].encode()}) for i in pred["instances"]]
+        expected = want.get(coco_image_id(pred["image_id"]), [])
+        assert len(masks) == len(expected) and all(np.array_equal(m, e) for m, e in zip(masks, expected))
+    loc, _ = import_predictions("coco", tmp_path / "r.json", model_name="m", data=built)
+    assert sum(len(p["boxes"]) for p in loc["predictions"]) == len(results)
+    results[0]["segmentation"]["counts"] = "not an RLE"
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    with pytest.raises(SubmissionError, match="RLE"):
+        import_predictions("coco", tmp_path / "r.json", task="segmentation", model_name="m", data=built)
+
+
 def test_coco_ids_as_names_ours_or_a_foreign_annotation_file(built, rows, tmp_path):
     row = next(r for r in rows["test"] if r["boxes"])
     bbox = row["boxes"][0]
     foreign = {"images": [{"id": 9001, "file_name": f"some/dir/{row['image_id']}.jpg"}]}
     (tmp_path / "foreign.json").write_text(json.dumps(foreign))
-    for image_id, annotations in ((row["image_id"], None), (f"images/{row['image_id']}.png", None), (9001, tmp_path / "foreign.json")):
+    for image_id, mapping in ((row["image_id"], None), (f"images/{row['image_id']}.png", None), (9001, tmp_path / "foreign.json")):
         (tmp_path / "r.json").write_text(json.dumps([{"image_id": image_id, "category_id": 0, "bbox": bbox, "score": 0.7}]))
-        sub, _ = import_predictions("coco", tmp_path / "r.json", model_name="m", data=built, annotations=annotations)
+        sub, _ = import_predictions("coco", tmp_path / "r.json", model_name="m", data=built, annotations=mapping)
         boxes = {p["image_id"]: p["boxes"] for p in sub["predictions"]}
         assert boxes[row["image_id"]] == [{"bbox": bbox, "score": 0.7}]
         assert sum(len(b) for b in boxes.values()) == 1  # every other image: an empty list
@@ -196,6 +248,15 @@ def test_coco_other_split_dropped_unknown_id_refused(built, rows, tmp_path):
     (tmp_path / "r.json").write_text(json.dumps([{"image_id": 987654, "bbox": [1, 1, 5, 5], "score": 0.5}]))
     with pytest.raises(SubmissionError, match="987654"):
         import_predictions("coco", tmp_path / "r.json", model_name="m", data=built)
+
+
+def test_coco_keeps_the_100_most_confident_objects_of_an_image(built, rows, tmp_path):
+    image_id = rows["test"][0]["image_id"]
+    results = [{"image_id": image_id, "bbox": [1, 1, 4, 4], "score": k / 200} for k in range(105)]
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    sub, summary = import_predictions("coco", tmp_path / "r.json", model_name="m", data=built)
+    boxes = next(p["boxes"] for p in sub["predictions"] if p["image_id"] == image_id)
+    assert [b["score"] for b in boxes] == [k / 200 for k in range(104, 4, -1)] and summary.trimmed == 5
 
 
 # --- YOLO predictions ---------------------------------------------------------------------------------
