@@ -66,6 +66,7 @@ def directory(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it a plain mkdir's mode
     try:
         yield tmp
         if path.exists():

@@ -125,17 +125,9 @@ def build_dataset(
 
             write_text(tmp / "README.md", render_card(metadata, present, split_manifest, legacy_of, release))
             write_text(tmp / METADATA_FILENAME, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-            _readable(tmp)
     except FileExistsError as exc:
         raise DatasetError(f"{out} already exists; pass --overwrite to replace it or choose another --out") from exc
     return out
-
-
-def _readable(tmp: Path) -> None:
-    """Ordinary directory permissions: the temp directory is created owner-only (mkdtemp)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
 
 
 def _read_release(raw: str | Path | Release, allow_missing: bool, progress: Progress | None) -> Release:

@@ -131,7 +131,7 @@ def render_markdown(report: AuditReport) -> str:
         f"view correlation >= {t.view_candidate}, or truncated-image top-fraction correlation >= "
         f"{t.truncated_candidate}: {report.candidate_pairs:,} pairs verified.",
         f"Same radiograph iff the detail score >= {t.detail_accept}. Same-study neighbours: ids n, n+1, "
-        f"all ten dataset.csv flags equal, content correlation >= {t.neighbour_tiny}. See docs/AUDIT.md.",
+        f"same {', '.join(s.rule_flags)} flags, content correlation >= {t.neighbour_tiny}. See docs/AUDIT.md.",
         "", "Detail scores of the verified candidates (`near_duplicate_candidates.png` shows the pairs "
         "either side of the threshold):", "", "| detail score | pairs |", "|---|---|",
         *[f"| {lo:.2f} – {hi:.2f} | {c} |" for lo, hi, c in
