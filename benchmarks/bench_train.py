@@ -51,11 +51,12 @@ def _steps(baseline, model, opt, batches, device) -> tuple[float, float, int]:
 
 
 def bench(task: str, data: str, steps: int, cache: str, device: torch.device, size: int | None,
-          batch_size: int | None) -> dict:
+          batch_size: int | None, freeze_stages: int = 0) -> dict:
     """Pipeline vs in-memory throughput of one baseline."""
     from fracbench.baselines.cache import build_cache
     from fracbench.baselines.loader import CachedImages, EpochSampler, collate
     from fracbench.baselines.registry import get_baseline
+    from fracbench.baselines.weights import freeze_encoder_stages
 
     baseline = get_baseline(task)
     size = size or baseline.image_size
@@ -67,7 +68,8 @@ def bench(task: str, data: str, steps: int, cache: str, device: torch.device, si
     sampler = EpochSampler(cached.labels, seed=0, negatives_per_positive=baseline.negatives_per_positive)
     loader = torch.utils.data.DataLoader(dataset, batch_size=bs, sampler=sampler, collate_fn=collate)
     model = baseline.build_model(pretrained=True).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    freeze_encoder_stages(model, baseline.encoder_prefix, freeze_stages)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     def loader_batches():
         for k, b in enumerate(loader):
             if k > steps:
@@ -78,7 +80,7 @@ def bench(task: str, data: str, steps: int, cache: str, device: torch.device, si
     fixed = next(iter(loader))
     ref_total, _, ref_images = _steps(baseline, model, opt, (fixed for _ in range(steps + 1)), device)
     ips, ref_ips = images / total, ref_images / ref_total
-    return {"task": task, "image_size": size, "batch_size": bs, "steps": steps,
+    return {"task": task, "image_size": size, "batch_size": bs, "steps": steps, "freeze_stages": freeze_stages,
             "images_per_s": round(ips, 3), "reference_images_per_s": round(ref_ips, 3),
             "ratio_to_reference": round(ips / ref_ips, 3), "data_wait_share": round(wait / total, 4)}
 
@@ -94,13 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--image-size", type=int, default=None, help="override every baseline's default size")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--freeze-stages", type=int, default=0, help="as `fracbench baseline train --freeze-stages`")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache", default=str(default_cache_dir()))
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    rows = [bench(t, args.data, args.steps, args.cache, device, args.image_size, args.batch_size) for t in args.tasks]
+    rows = [bench(t, args.data, args.steps, args.cache, device, args.image_size, args.batch_size,
+                  args.freeze_stages) for t in args.tasks]
     print(f"{'task':<16}{'size':>6}{'batch':>7}{'img/s':>9}{'ref img/s':>11}{'ratio':>8}{'data wait':>11}")
     for r in rows:
         print(f"{r['task']:<16}{r['image_size']:>6}{r['batch_size']:>7}{r['images_per_s']:>9.2f}"

@@ -16,13 +16,10 @@ resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import platform
 import random
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,8 +30,10 @@ import torch
 
 from fracbench import atomic
 from fracbench.baselines.cache import CachedSplit, build_cache
+from fracbench.baselines.checkpoint import provenance, restore_rng, rng_states, save_checkpoint, weights_sha256
 from fracbench.baselines.loader import CachedImages, EpochSampler, collate
 from fracbench.baselines.registry import get_baseline
+from fracbench.baselines.weights import freeze_encoder_stages
 from fracbench.errors import BaselineError
 
 log = logging.getLogger(__name__)
@@ -114,43 +113,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
-
-def provenance() -> dict:
-    """Hardware, software and code version of this process."""
-    try:
-        commit = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    from fracbench import __version__
-
-    return {
-        "fracbench_version": __version__, "git_commit": commit, "torch": torch.__version__,
-        "python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None,
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def _save(path: Path, obj: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic.write_bytes(path, buf.getvalue())
-
-
-def _rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _restore_rng(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def _resolved(cfg: TrainConfig, baseline) -> TrainConfig:
@@ -267,7 +229,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
-        _restore_rng(ckpt["rng"])
+        restore_rng(ckpt["rng"])
         log.info("resumed %s at epoch %d", out, state["epoch"])
     if main:
         atomic.write_text(out / "config.json", json.dumps({**asdict(cfg), "world_size": world,
@@ -325,10 +287,10 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 state["best_metric"] is None or metric > state["best_metric"])
             if improved or state["best_epoch"] is None:
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
-                _save(out / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric})
-            _save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric})
+            save_checkpoint(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scaler": scaler.state_dict(), "state": state,
-                         "rng": _rng_states(), "config": saved_cfg})
+                         "rng": rng_states(), "config": saved_cfg})
             with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             log.info("epoch %d: %s", epoch + 1, record)
@@ -350,50 +312,6 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
         dist.barrier()
     return summary
 
-
-def weights_sha256(model, *, parameters_only: bool = False) -> str:
-    """sha256 over the names and bytes of ``model.state_dict()`` (or of its parameters only).
-
-    Under DDP the parameters of all replicas are equal; BatchNorm running statistics
-    are rank 0's at each forward but then updated locally, so they may differ.
-    """
-    import hashlib
-
-    h = hashlib.sha256()
-    items = model.named_parameters() if parameters_only else model.state_dict().items()
-    for name, tensor in items:
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def freeze_encoder_stages(model, prefix: str, stages: int) -> int:
-    """Stop gradients into the EfficientNet stem and its first ``stages`` stages.
-
-    Args:
-        model: the baseline's network.
-        prefix: where the timm EfficientNet sits in it (e.g. ``encoder.model.``).
-        stages: 0 freezes nothing; N freezes ``conv_stem``, ``bn1`` and ``blocks.0`` ... ``blocks.N-1``.
-
-    Returns:
-        int: how many parameter tensors were frozen.
-
-    Raises:
-        BaselineError: ``stages`` outside 0..7.
-    """
-    if not 0 <= stages <= 7:
-        raise BaselineError(f"--freeze-stages {stages}: expected 0 to 7 (EfficientNet-Lite0 has 7 stages)")
-    if stages == 0:
-        return 0
-    heads = [prefix + "conv_stem.", prefix + "bn1."] + [f"{prefix}blocks.{k}." for k in range(stages)]
-    frozen = 0
-    for name, param in model.named_parameters():
-        if any(name.startswith(h) for h in heads):
-            param.requires_grad_(False)
-            frozen += 1
-    if frozen == 0:
-        raise BaselineError(f"--freeze-stages: no parameter under {prefix!r}; the model layout changed")
-    return frozen
 
 
 def lr_factor(step: int, total: int, warmup: int, *, elapsed_s: float = 0.0, limit_s: float | None = None) -> float:

@@ -127,3 +127,31 @@ def load_pretrained(module, *, prefix: str = "", skip: tuple[str, ...] = ("class
         )
     log.info("loaded %d pretrained EfficientNet-Lite0 tensors from %s", copied, wheel_weights_path())
     return copied
+
+def freeze_encoder_stages(model, prefix: str, stages: int) -> int:
+    """Stop gradients into the EfficientNet stem and its first ``stages`` stages.
+
+    Args:
+        model: the baseline's network.
+        prefix: where the timm EfficientNet sits in it (e.g. ``encoder.model.``).
+        stages: 0 freezes nothing; N freezes ``conv_stem``, ``bn1`` and ``blocks.0`` ... ``blocks.N-1``.
+
+    Returns:
+        int: how many parameter tensors were frozen.
+
+    Raises:
+        BaselineError: ``stages`` outside 0..7.
+    """
+    if not 0 <= stages <= 7:
+        raise BaselineError(f"--freeze-stages {stages}: expected 0 to 7 (EfficientNet-Lite0 has 7 stages)")
+    if stages == 0:
+        return 0
+    heads = [prefix + "conv_stem.", prefix + "bn1."] + [f"{prefix}blocks.{k}." for k in range(stages)]
+    frozen = 0
+    for name, param in model.named_parameters():
+        if any(name.startswith(h) for h in heads):
+            param.requires_grad_(False)
+            frozen += 1
+    if frozen == 0:
+        raise BaselineError(f"--freeze-stages: no parameter under {prefix!r}; the model layout changed")
+    return frozen

@@ -12,7 +12,7 @@ from fracbench.baselines.loader import CachedImages, EpochSampler, collate
 from fracbench.baselines.registry import get_baseline
 from fracbench.baselines.weights import load_pretrained, timm_state_dict, wheel_weights_path
 from fracbench.errors import BaselineError
-from tests.unit.test_baselines_dataset import make_tiny_dataset, tiny_dataset  # noqa: F401
+from tests.unit.test_baselines_dataset import tiny_dataset  # noqa: F401
 
 
 def _wheel():
@@ -177,7 +177,7 @@ def test_grad_cam_maps_are_normalised_and_overlays_keep_the_image_size():
 
 @pytest.mark.parametrize("task", ["classification", "localization", "segmentation"])
 def test_freezing_stages_stops_gradients_into_the_stem_only(task):
-    from fracbench.baselines.train import freeze_encoder_stages
+    from fracbench.baselines.weights import freeze_encoder_stages
 
     baseline = get_baseline(task)
     model = baseline.build_model(pretrained=False)
