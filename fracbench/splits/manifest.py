@@ -44,7 +44,7 @@ MANIFEST_JSON = "MANIFEST.json"
 VERSIONS = ("v1",)
 """Frozen leakage-aware split versions shipped with fracbench (``legacy`` lives in ``splits.legacy``)."""
 
-PINNED_SHA256 = {"v1": None}
+PINNED_SHA256 = {"v1": "fefa2e71646de2e7a082670878a6dd89b412f4d6c7adb21e426b42bbecb0a786"}
 """The sha256 each frozen version is cited by; a shipped manifest must match it."""
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")

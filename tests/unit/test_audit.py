@@ -54,7 +54,10 @@ def test_distinct_images_are_not_grouped(report):
     assert report.near_duplicate_groups == planted
     for group in report.neighbour_groups:  # consecutive planted copies may also be neighbours
         assert any(set(group) <= set(p) for p in planted), group
-    assert report.leakage_groups == planted
+    # Leakage groups are the planted copies merged with the same-region id runs, nothing else.
+    links = [(g[0], x) for g in [*planted, *report.region_run_groups] for x in g[1:]]
+    assert report.leakage_groups == connected_groups(links)
+    assert all(any(set(p) <= set(g) for g in report.leakage_groups) for p in planted)
 
 
 def test_mixed_labels_and_label_conflict(report):
