@@ -20,7 +20,7 @@ from rich.console import Console
 from fracbench import __version__
 from fracbench.errors import FracbenchError
 
-GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline", "convert")
+GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline", "convert", "quickstart")
 
 console = Console()
 err_console = Console(stderr=True)
