@@ -112,13 +112,20 @@ def predict(
     return {
         "schema": SUBMISSION_SCHEMA,
         "task": baseline.task,
-        "splits_version": splits_version,
+        "splits_version": splits_version if splits_version == "legacy" else built_splits_version(data_dir),
         "split": split,
         "model": {"name": MODEL_NAMES[baseline.task], "url": None,
                   "description": description},
         "threshold": baseline.submission_threshold(post),
         "predictions": predictions,
     }
+
+
+def built_splits_version(data_dir: Path) -> str:
+    """The split manifest version a built dataset was made with (``v1`` for the release build)."""
+    meta = json.loads((Path(data_dir) / "fracbench.json").read_text())
+    splits = meta.get("splits") if isinstance(meta, dict) else None
+    return str(splits.get("version", "v1")) if isinstance(splits, dict) else "v1"
 
 
 def write_submission(submission: dict, path: str | Path) -> Path:

@@ -64,7 +64,10 @@ def test_duplicates_in_the_subset(audited):
     assert "IMG0004029" in _group(report.near_duplicate_groups, "IMG0002618")
     # look-alike wrists of different radiographs stay apart
     assert "IMG0003110" not in _group(report.near_duplicate_groups, "IMG0003104")
-    assert all(len(g) <= 5 for g in report.leakage_groups)
+    assert all(len(g) <= 5 for g in report.near_duplicate_groups)
+    # every copy group and every region run sits inside one leakage group
+    for group in [*report.near_duplicate_groups, *report.neighbour_groups, *report.region_run_groups]:
+        assert any(set(group) <= set(g) for g in report.leakage_groups), group
 
 
 def test_audit_json_written(audited):
