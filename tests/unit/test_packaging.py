@@ -64,3 +64,12 @@ def test_citation_cff_is_valid():
 def test_pins_torch_exactly():
     text = (REPO / "pyproject.toml").read_text()
     assert '"torch==2.14.1"' in text and '"torchvision==0.29.1"' in text
+
+
+def test_ci_runs_exactly_the_readme_install_and_test_commands():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    install = ci[ci.index("# --- README: install ---") + 1]
+    test = ci[ci.index("# --- README: test ---") + 1]
+    assert install in readme, f"README does not show the install command CI runs: {install}"
+    assert test in readme, f"README does not show the test command CI runs: {test}"
