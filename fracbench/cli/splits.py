@@ -74,8 +74,10 @@ def run_verify(args: argparse.Namespace) -> int:
     failed = 0
     for report in reports:
         if report.ok:
+            gap = report.largest_gap
+            largest = f"; largest gap from the whole: {gap[2]:+.2f} pp ({gap[0]}, {gap[1]})" if gap else ""
             console.print(
-                f"[green]ok[/green] {report.path} sha256 {report.sha256} ({', '.join(report.checks)})",
+                f"[green]ok[/green] {report.path} sha256 {report.sha256} ({', '.join(report.checks)}){largest}",
                 highlight=False, soft_wrap=True,
             )
             continue

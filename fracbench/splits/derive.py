@@ -9,7 +9,7 @@ derive, write the manifest and ``MANIFEST.json`` atomically.
 Method (see docs/SPLITS.md):
 
 1. Leakage groups: the audit's ``leakage_groups`` (exact-byte, decoded-pixel,
-   near-duplicate and same-study-neighbour groups, merged), closed again under
+   near-duplicate, same-study-neighbour and same-region id-run groups, merged), closed again under
    union-find here; every other image is a singleton group. A group's id is ``G`` +
    its smallest image id's digits.
 2. Strata: decided label × body region × hardware. A group contributes its count in
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DUPLICATE_KEYS = ("exact_duplicate_groups", "pixel_duplicate_groups", "near_duplicate_groups")
 """Audit keys whose groups are copies of one radiograph (conflicts spread over them)."""
 
-GROUP_KEYS = (*DUPLICATE_KEYS, "neighbour_groups", "leakage_groups", "mixed_label_groups")
+GROUP_KEYS = (*DUPLICATE_KEYS, "neighbour_groups", "region_run_groups", "leakage_groups", "mixed_label_groups")
 """Audit group lists whose counts MANIFEST.json records."""
 
 LABEL_CONFLICT_POLICY = (

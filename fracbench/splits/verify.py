@@ -43,12 +43,15 @@ class VerificationReport:
         sha256: its sha256 (None if unreadable).
         checks: names of the checks that ran.
         problems: one message per problem found; empty when the manifest is sound.
+        largest_gap: (part, quantity, gap in pp) of the split or fold farthest from the
+            whole manifest's proportions, once the proportions check ran.
     """
 
     path: Path
     sha256: str | None = None
     checks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    largest_gap: tuple[str, str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -111,7 +114,7 @@ def verify_manifest(
         ("groups", lambda: _check_groups(rows)),
         ("folds", lambda: _check_folds(rows)),
         ("scored", lambda: _check_scored(rows)),
-        ("proportions", lambda: _check_proportions(rows, tolerance_pp)),
+        ("proportions", lambda: _check_proportions(rows, tolerance_pp, report)),
     ):
         report.checks.append(name)
         report.problems.extend(check())
@@ -198,7 +201,7 @@ def proportions(rows: list[ManifestRow]) -> dict[str, float]:
     return out
 
 
-def _check_proportions(rows: list[ManifestRow], tolerance_pp: float) -> list[str]:
+def _check_proportions(rows: list[ManifestRow], tolerance_pp: float, report: VerificationReport) -> list[str]:
     whole = proportions(rows)
     parts = [(f"split {s}", [r for r in rows if r.split == s]) for s in SPLITS]
     parts += [(f"fold {f}", [r for r in rows if r.fold == f]) for f in range(N_FOLDS)]
@@ -209,6 +212,8 @@ def _check_proportions(rows: list[ManifestRow], tolerance_pp: float) -> list[str
             continue
         for key, value in proportions(sel).items():
             gap = value - whole[key]
+            if report.largest_gap is None or abs(gap) > abs(report.largest_gap[2]):
+                report.largest_gap = (name, key, gap)
             if abs(gap) > tolerance_pp:
                 problems.append(
                     f"{name}: {key} {value:.2f}% vs {whole[key]:.2f}% overall "
