@@ -14,7 +14,6 @@ and it is scrubbed from the text of any error raised here.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -23,11 +22,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fracbench import __version__
+from fracbench.dataset.shards import file_sha256
 from fracbench.errors import DatasetNotFoundError, FracbenchError, HubError
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 _KEPT_HIDDEN = frozenset({".gitattributes"})
 
 
@@ -98,14 +97,6 @@ class PushResult:
     oid: str | None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _repo_folder(path_in_repo: str) -> str:
     """Normalise ``path_in_repo`` ('' is the root); refuse absolute or escaping paths."""
     clean = path_in_repo.strip().strip("/")
@@ -170,7 +161,7 @@ def plan_upload(
                 continue
             stat = path.stat()
             files.append(PlannedFile(local_path=path, path_in_repo=f"{prefix}/{rel}" if prefix else rel,
-                                     size=stat.st_size, sha256=_sha256(path), mtime_ns=stat.st_mtime_ns))
+                                     size=stat.st_size, sha256=file_sha256(path), mtime_ns=stat.st_mtime_ns))
     if not files:
         raise HubError(
             f"nothing to upload in {folder} (allow_patterns={allow!r}, ignore_patterns={ignore!r}); "
