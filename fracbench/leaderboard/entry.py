@@ -79,6 +79,8 @@ class ModelMeta(BaseModel):
         date: date of the model or submission (ISO ``YYYY-MM-DD``).
         authors: who made it.
         notes: free text.
+        training: how the model was trained, for reproduction: e.g. ``command``,
+            ``git_commit``, ``epochs``, ``image_size``, ``seed``, ``wall_time_s``.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -94,6 +96,8 @@ class ModelMeta(BaseModel):
     date: dt.date | None = None
     authors: list[str] = Field(default_factory=list)
     notes: str | None = Field(default=None, max_length=2000)
+    # Omitted when absent so entries written before this field re-serialise to the same bytes.
+    training: dict[str, str | int | float] | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("slug")
     @classmethod
@@ -230,7 +234,10 @@ def parse_meta(data: Any, *, source: str = "meta") -> ModelMeta:
         raise LeaderboardError(
             f"{source}: expected a mapping of fields (name, paper_url, ...), found {type(data).__name__}"
         )
-    smuggled = sorted(k for k in data if str(k).lower() in {s.lower() for s in SCORE_KEYS})
+    score_keys = {s.lower() for s in SCORE_KEYS}
+    training = data.get("training") if isinstance(data.get("training"), dict) else {}
+    smuggled = sorted([k for k in data if str(k).lower() in score_keys]
+                      + [f"training.{k}" for k in training if str(k).lower() in score_keys])
     if smuggled:
         raise LeaderboardError(
             f"{source}: field {smuggled[0]!r}: metadata must not contain scores "

@@ -176,3 +176,13 @@ def test_historic_entries_render():
     for e in entries:
         assert e.slug in page
     assert "ResNet-50 \\(ImageNet init\\)" in md
+
+
+def test_training_provenance_is_kept_and_cannot_smuggle_scores():
+    from fracbench.leaderboard.entry import parse_meta
+
+    meta = parse_meta({"name": "m", "training": {"epochs": 5, "seed": 0, "git_commit": "abc"}})
+    assert meta.training == {"epochs": 5, "seed": 0, "git_commit": "abc"}
+    with pytest.raises(LeaderboardError, match="training.auroc"):
+        parse_meta({"name": "m", "training": {"auroc": 0.99}})
+    assert "training" not in parse_meta({"name": "m"}).model_dump()
