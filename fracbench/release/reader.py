@@ -22,7 +22,6 @@ Every quirk of the 2023 release is handled on purpose and flagged, never silentl
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 import os
@@ -32,11 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageFile, UnidentifiedImageError
-
 from fracbench.errors import AnnotationError, MissingFilesError, ReleaseError, ReleaseNotFoundError
 from fracbench.release import annotations as ann
-from fracbench.release.images import oriented_size
+from fracbench.release.images import JpegFacts, check_jpeg_scan, inspect_jpeg, oriented_size, read_jpeg_header
 from fracbench.release.known import identify
 from fracbench.release.records import BoxDisagreement, ImageRecord, Instance, LabelConflict, Release
 
@@ -56,25 +53,11 @@ LABEL_RULE = ("the image's folder decides (images/Fractured = fractured); an abs
               "stored in both folders, is fractured iff it has COCO annotations")
 FLAG_ORDER = ("missing", "truncated", "no_eoi", "exif_rotated", "grayscale", "label_conflict",
               "box_disagreement", "in_both_folders")
-_EOI = b"\xff\xd9"
-_EXIF_ORIENTATION = 0x0112
 _IMAGE_NAME = re.compile(r"IMG\d{7}\.jpg")
 _LISTED = 10
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: images inspected so far and their number."""
-
-
-@dataclass(frozen=True, slots=True)
-class JpegFacts:
-    """What the header (and, without an EOI marker, a 1/8-scale decode) says of one JPEG."""
-
-    stored_size: tuple[int, int]
-    mode: str
-    orientation: int
-    truncated: bool
-    no_eoi: bool
-    sha256: str | None
 
 
 def find_release_root(path: str | Path) -> Path:
@@ -92,71 +75,6 @@ def find_release_root(path: str | Path) -> Path:
         f"{path}: not a FracAtlas release; expected dataset.csv and images/ in it or in "
         f"{path / 'FracAtlas'}, found {found}; point to the unzipped FracAtlas/ folder "
         "or run `fracbench download`")
-
-
-def inspect_jpeg(path: str | Path, *, hash_file: bool = True, name: str | None = None) -> JpegFacts:
-    """Size, mode, EXIF orientation and truncation of a JPEG without fully decoding it.
-
-    Args:
-        path: the JPEG.
-        hash_file: also compute its sha256 (reads the whole file).
-        name: how to name the file in errors (default: ``path``).
-
-    Raises:
-        ReleaseError: the file is empty, not a JPEG, or undecodable even with recovery.
-    """
-    facts = _header(Path(path), hash_file, name or str(path))
-    return _check_scan(Path(path), facts, name or str(path)) if facts.no_eoi else facts
-
-
-def _header(path: Path, hash_file: bool, name: str) -> JpegFacts:
-    """Everything but the truncation verdict (thread-safe: touches no global state)."""
-    if hash_file:
-        data = path.read_bytes()
-        tail, digest, source = data[-2:], hashlib.sha256(data).hexdigest(), io.BytesIO(data)
-    else:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            fh.seek(max(0, size - 2))
-            tail, digest, source = fh.read(2), None, path
-    if not tail:
-        raise ReleaseError(f"{name}: empty file (0 bytes); expected a JPEG; re-extract the release")
-    try:
-        with Image.open(source) as im:
-            if im.format != "JPEG":
-                raise ReleaseError(f"{name}: expected a JPEG, found {im.format}; re-extract the release")
-            orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-            stored, mode = im.size, im.mode
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ReleaseError(f"{name}: not a readable JPEG ({exc}); re-extract the release") from None
-    if not 1 <= orientation <= 8:
-        log.warning("%s: EXIF orientation %d is not 1-8; treated as 1", name, orientation)
-        orientation = 1
-    return JpegFacts(stored, mode, orientation, False, tail != _EOI, digest)
-
-
-def _check_scan(path: Path, facts: JpegFacts, name: str) -> JpegFacts:
-    """Decode a JPEG without EOI at 1/8 scale; truncated iff it needs truncated-image recovery."""
-    w, h = facts.stored_size
-    try:
-        with Image.open(path) as im:
-            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
-            im.load()
-        return facts
-    except OSError:
-        pass
-    previous = ImageFile.LOAD_TRUNCATED_IMAGES  # process-global: set only around this load
-    ImageFile.LOAD_TRUNCATED_IMAGES = True
-    try:
-        with Image.open(path) as im:
-            im.draft(im.mode, (max(1, w // 8), max(1, h // 8)))
-            im.load()
-    except OSError as exc:
-        raise ReleaseError(f"{name}: undecodable JPEG even with truncated-image recovery ({exc}); "
-                           "re-extract the release") from None
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = previous
-    return JpegFacts(facts.stored_size, facts.mode, facts.orientation, True, False, facts.sha256)
 
 
 def read_release(
@@ -351,14 +269,14 @@ def _inspect_all(root: Path, where: dict[str, tuple[str, ...]], hash_files: bool
     facts: dict[str, JpegFacts] = {}
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = {i: pool.submit(_header, root / rel, hash_files, rel) for i, rel in names.items()}
+        jobs = {i: pool.submit(read_jpeg_header, root / rel, hash_files, rel) for i, rel in names.items()}
         for done, (i, job) in enumerate(jobs.items(), start=1):
             facts[i] = job.result()
             if progress is not None:
                 progress(done, len(jobs))
     for i, f in facts.items():
         if f.no_eoi:  # serial: truncated-image recovery is a process-global switch
-            facts[i] = _check_scan(root / names[i], f, names[i])
+            facts[i] = check_jpeg_scan(root / names[i], f, names[i])
     return facts
 
 
