@@ -11,7 +11,8 @@ from tests.synthetic_gt import perfect_predictions, submission, write_submission
 from tests.unit.test_build import synthetic_manifest
 
 
-def test_quickstart_audits_builds_and_scores(synthetic_release, tmp_path, capsys):
+def test_quickstart_audits_builds_and_scores(synthetic_release, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./leaderboards here: the first pass has no default submission to score
     manifest = synthetic_manifest(read_release(synthetic_release), tmp_path)
     work = tmp_path / "work"
     # A first pass builds the dataset the submission is written against.
