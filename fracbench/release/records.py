@@ -49,8 +49,9 @@ class ImageRecord:
             the ``dataset.csv`` flags.
         fracture_count: ``dataset.csv`` fracture count.
         instances: annotated fractures (COCO boxes and polygons).
-        quality_flags: e.g. ``truncated``, ``exif_rotated``, ``grayscale``,
-            ``label_conflict``, ``missing``, ``box_disagreement``.
+        quality_flags: any of ``missing``, ``truncated``, ``no_eoi`` (no JPEG end marker but
+            decodes fully), ``exif_rotated``, ``grayscale``, ``label_conflict``,
+            ``in_both_folders``, ``box_disagreement`` (order: ``reader.FLAG_ORDER``).
     """
 
     image_id: str
@@ -102,7 +103,9 @@ class LabelConflict:
 
     Attributes:
         image_id: the image.
-        sources: each source's verdict, e.g. ``{"folder": True, "csv": False, "coco": True}``.
+        sources: each source's verdict, keyed by ``folder``, ``folder_copy``,
+            ``csv_fractured``, ``csv_fracture_count``, ``coco``, ``yolo``, ``voc``, ``vgg``,
+            ``legacy_split`` (absent sources left out).
         decided: the label the documented rule chose.
         rule: the rule, in words.
     """
@@ -115,7 +118,15 @@ class LabelConflict:
 
 @dataclass(frozen=True, slots=True)
 class BoxDisagreement:
-    """COCO, YOLO and VOC boxes of one image differing by more than the tolerance."""
+    """A source disagreeing with the COCO annotation of one image beyond the tolerance.
+
+    Attributes:
+        image_id: the image.
+        source: ``PASCAL VOC``, ``YOLO``, ``VGG JSON``, ``COCO size`` or ``PASCAL VOC size``.
+        detail: what differs, in words.
+        max_abs_px: the largest excess over the tolerance in pixels (``inf`` when the
+            number of boxes or polygons differs).
+    """
 
     image_id: str
     source: str
