@@ -51,7 +51,7 @@ class ImageRecord:
         instances: annotated fractures (COCO boxes and polygons).
         quality_flags: any of ``missing``, ``truncated``, ``no_eoi`` (no JPEG end marker but
             decodes fully), ``exif_rotated``, ``grayscale``, ``label_conflict``,
-            ``in_both_folders``, ``box_disagreement`` (order: ``reader.FLAG_ORDER``).
+            ``box_disagreement``, ``in_both_folders`` (order: ``reader.FLAG_ORDER``).
     """
 
     image_id: str
