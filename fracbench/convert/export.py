@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,7 +281,6 @@ def export_dataset(
         with directory(out, overwrite=overwrite) as tmp:
             writer(source, tmp, summary, counter, **options)
             write_json(tmp / EXPORT_RECORD, summary.record(source))
-            _readable(tmp)
     except FileExistsError as exc:
         raise DatasetError(f"{out} already exists; pass --overwrite to replace it or choose another --out") from exc
     log.info("exported %d images to %s (%s)", total, out, fmt)
@@ -299,10 +297,3 @@ class _Counter:
         self.done += 1
         if self.progress is not None:
             self.progress(self.done, self.total)
-
-
-def _readable(tmp: Path) -> None:
-    """The temporary directory is created owner-only; give the export ordinary permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
