@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from fracbench.baselines.augment import Jitter
 from fracbench.baselines.cache import CachedSplit
 from fracbench.baselines.common import Baseline
 from fracbench.baselines.loader import to_model_input
@@ -26,10 +27,15 @@ class ClassificationBaseline(Baseline):
 
     task = "classification"
     config = "classification"
-    image_size = 256
-    batch_size = 24
+    image_size = 384
+    batch_size = 16
     lr = 1e-3
-    epochs = 6
+    backbone_lr = 0.5
+    ema_decay = 0.998
+    freeze_stages = 2
+    jitter = Jitter(scale=(0.85, 1.2), rotate_deg=10.0)
+    epochs = 8
+    negatives_per_positive = 2.0
     metric = "auroc"
     encoder_prefix = ""
 

@@ -26,10 +26,13 @@ class Baseline:
     Class attributes (defaults of the CLI): ``task``, ``config`` (built-dataset config),
     ``image_size``, ``batch_size``, ``lr``, ``epochs``, ``negatives_per_positive``
     (None: every image every epoch), ``metric`` (the validation metric, higher is better),
-    ``encoder_prefix`` (where the timm EfficientNet-Lite0 sits in the model).
+    ``encoder_prefix`` (where the timm EfficientNet-Lite0 sits in the model), ``crop``
+    (training window side, localization), ``backbone_lr`` (encoder LR multiple), ``ema_decay``
+    and ``jitter`` (a :class:`~fracbench.baselines.augment.Jitter`, None: flip only).
     """
 
     task = ""
+    kind = "default"
     config = ""
     with_masks = False
     image_size = 256
@@ -39,6 +42,11 @@ class Baseline:
     negatives_per_positive: float | None = None
     metric = ""
     encoder_prefix = ""
+    crop: int | None = None
+    freeze_stages = 0
+    backbone_lr: float | None = None
+    ema_decay: float | None = None
+    jitter = None
 
     def build_model(self, *, pretrained: bool = True):
         """The network (``torch.nn.Module``), encoder initialised from the wheel if ``pretrained``."""
@@ -70,7 +78,7 @@ class Baseline:
 
 
 def coco_ap50(cached: CachedSplit, detections: list[list[dict]], iou_type: str,
-              gt_segmentations: list[list[dict]] | None = None) -> float:
+              gt_segmentations: list[list[dict]] | None = None, *, frame: str | None = None) -> float:
     """COCO AP at IoU 0.5 over every scored image of ``cached``, negatives included.
 
     Args:
@@ -80,6 +88,8 @@ def coco_ap50(cached: CachedSplit, detections: list[list[dict]], iou_type: str,
         iou_type: ``bbox`` or ``segm``.
         gt_segmentations: per image, per instance, an RLE (``segm`` only), in the same
             frame as the detections.
+        frame: ``original`` or ``cache``, the frame of masks (default: original for
+            ``bbox``, the cache frame for ``segm``).
 
     Returns:
         float: AP50 (0.0 where nothing is detected; NaN where no image has a fracture).
@@ -91,7 +101,8 @@ def coco_ap50(cached: CachedSplit, detections: list[list[dict]], iou_type: str,
     for i in range(len(cached)):
         if not cached.scored[i]:
             continue
-        w, h = (int(v) for v in cached.sizes[i]) if gt_segmentations is None else (cached.size, cached.size)
+        in_cache = (frame or ("original" if gt_segmentations is None else "cache")) == "cache"
+        w, h = (cached.size, cached.size) if in_cache else (int(v) for v in cached.sizes[i])
         images.append({"id": i, "width": w, "height": h})
         for k, box in enumerate(cached.boxes[i]):
             ann = {"id": len(annotations) + 1, "image_id": i, "category_id": 1, "iscrowd": 0,

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from fracbench.baselines.augment import Jitter, sample_crop, sample_full
 from fracbench.baselines.cache import CachedSplit
 
 
@@ -26,13 +27,20 @@ class CachedImages(Dataset):
         task: ``classification|localization|segmentation``.
         augment: random horizontal flip and brightness/contrast jitter.
         seed: base seed of the augmentation.
+        crop: localization: train on ``crop x crop`` windows (:func:`~fracbench.baselines.augment.sample_crop`).
+        jitter: the warp ranges of crops (localization) or whole images (classification; None: flip only).
+        on_fracture: share of windows centred near a fracture on fractured images.
     """
 
-    def __init__(self, cached: CachedSplit, task: str, *, augment: bool, seed: int = 0):
+    def __init__(self, cached: CachedSplit, task: str, *, augment: bool, seed: int = 0, crop: int | None = None,
+                 jitter: Jitter | None = None, on_fracture: float = 0.8):
         self.cached = cached
         self.task = task
         self.augment = augment
         self.seed = seed
+        self.crop = crop
+        self.jitter = jitter
+        self.on_fracture = on_fracture
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -44,16 +52,27 @@ class CachedImages(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         c = self.cached
+        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        item = {"index": int(i), "label": int(c.labels[i])}
+        if self.task == "localization" and self.crop:
+            # a jittered window at full resolution, near a fracture most of the time
+            window, boxes = sample_crop(np.asarray(c.images[i]), c.content_shape(i), c.boxes_xyxy(i), self.crop, rng,
+                                        self.jitter or Jitter(), on_fracture=bool(rng.random() < self.on_fracture))
+            item["boxes"] = torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32))
+            item["image"] = torch.from_numpy(np.ascontiguousarray(window))[None]
+            return item
+        if self.task == "classification" and self.augment and self.jitter is not None:
+            img = sample_full(np.asarray(c.images[i]), c.content_shape(i), rng, self.jitter)
+            item["image"] = torch.from_numpy(np.ascontiguousarray(img))[None]
+            return item
         img = np.array(c.images[i], dtype=np.uint8)
         flip = False
         if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
             flip = bool(rng.random() < 0.5)
             gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-20, 20)
             h, w = c.content_shape(i)
             region = img[:h, :w].astype(np.float32) * gain + bias
             img[:h, :w] = np.clip(region, 0, 255).astype(np.uint8)
-        item = {"index": int(i), "label": int(c.labels[i])}
         if self.task == "localization":
             boxes = c.boxes_xyxy(i)
             if flip:

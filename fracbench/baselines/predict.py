@@ -16,11 +16,15 @@ SUBMISSION_SCHEMA = "fracbench.submission/v1"
 SPLITS_VERSIONS = ("v1", "legacy")
 
 
-def load_run(run_dir: str | Path):
+def load_run(run_dir: str | Path, *, kind: str | None = None):
     """The baseline, config, post-processing and best model of a finished run.
 
     Args:
-        run_dir: a directory written by ``fracbench baseline train``.
+        run_dir: a directory written by ``fracbench baseline train``, or a task name
+            (``classification``, ``localization``, ``segmentation``) for the shipped
+            reference run (:mod:`fracbench.baselines.reference`).
+        kind: read the run's network as another baseline kind of the same network
+            (``box-ellipse``: a localization run as segmentation); None: the run's own.
 
     Returns:
         tuple: ``(baseline, config dict, run summary dict, model)`` (model on CPU, eval mode).
@@ -30,9 +34,13 @@ def load_run(run_dir: str | Path):
     """
     import torch
 
-    from fracbench.baselines.registry import get_baseline
+    from fracbench.baselines.registry import TASKS, get_baseline
 
     run = Path(run_dir)
+    if str(run_dir) in TASKS and not run.exists():
+        from fracbench.baselines.reference import load_reference
+
+        return load_reference(str(run_dir))
     for name in ("config.json", "run.json", "best.pt"):
         if not (run / name).is_file():
             raise BaselineError(
@@ -41,7 +49,12 @@ def load_run(run_dir: str | Path):
             )
     config = json.loads((run / "config.json").read_text())
     summary = json.loads((run / "run.json").read_text())
-    baseline = get_baseline(config["task"])
+    if kind == "box-ellipse":
+        if config["task"] != "localization":
+            raise BaselineError(f"{run}: a {config['task']} run; box-ellipse segmentation reads a localization run")
+        baseline = get_baseline("segmentation", kind)
+    else:
+        baseline = get_baseline(config["task"], kind or config.get("kind"))
     if hasattr(baseline, "set_image_size"):
         baseline.set_image_size(int(config["image_size"]))
     model = baseline.build_model(pretrained=False)
@@ -58,6 +71,7 @@ def predict(
     splits_version: str = "v1",
     device: str = "auto",
     cache_dir: str | Path | None = None,
+    kind: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Predict every image of a split and return the submission object.
@@ -69,6 +83,7 @@ def predict(
         splits_version: ``v1``, or ``legacy`` for the authors' split (localization only).
         device: ``auto|cpu|cuda``.
         cache_dir: decode caches.
+        kind: see :func:`load_run`.
         progress: ``progress(stage, done, total)``.
 
     Returns:
@@ -80,18 +95,20 @@ def predict(
     import torch
 
     from fracbench.baselines.cache import build_cache
-    from fracbench.baselines.registry import MODEL_DESCRIPTIONS, MODEL_NAMES
+    from fracbench.baselines.registry import model_description, model_name
     from fracbench.baselines.train import default_cache_dir, resolve_device
     from fracbench.dataset.locate import resolve_data_dir
 
     if splits_version not in SPLITS_VERSIONS:
         raise BaselineError(f"--splits-version {splits_version!r}: expected one of {', '.join(SPLITS_VERSIONS)}")
-    baseline, config, summary, model = load_run(run_dir)
+    baseline, config, summary, model = load_run(run_dir, kind=kind)
     if splits_version == "legacy" and baseline.task != "localization":
         raise BaselineError(
             f"--splits-version legacy: the legacy config carries boxes only, so only a localization run "
             f"can predict it; {run_dir} is a {baseline.task} run"
         )
+    if data is None and "data" not in config:
+        raise BaselineError("--data: the shipped reference runs need the built dataset to predict (--data DIR)")
     data_dir = resolve_data_dir(data) if data is not None else resolve_data_dir(config["data"])
     dev = resolve_device(device)
     model.to(dev)
@@ -107,18 +124,39 @@ def predict(
         raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2, progress=tick("inference"))
     post = summary.get("postprocessing", {})
     predictions = baseline.predictions(raw, cached, post, progress=tick("post-processing"))
-    description = (f"{MODEL_DESCRIPTIONS[baseline.task]}; {config['image_size']} px, "
+    description = (f"{model_description(baseline.task, baseline.kind)}; {config['image_size']} px, "
                    f"{summary.get('epochs_run')} epochs, seed {config['seed']}")
     return {
         "schema": SUBMISSION_SCHEMA,
         "task": baseline.task,
         "splits_version": splits_version if splits_version == "legacy" else built_splits_version(data_dir),
         "split": split,
-        "model": {"name": MODEL_NAMES[baseline.task], "url": None,
+        "model": {"name": model_name(baseline.task, baseline.kind), "url": None,
                   "description": description},
         "threshold": baseline.submission_threshold(post),
         "predictions": predictions,
     }
+
+
+def fit_postprocessing(run_dir: str | Path, *, kind: str | None = None, data: str | Path | None = None,
+                       device: str = "auto", cache_dir: str | Path | None = None, progress=None) -> dict:
+    """Fit a run's post-processing on ``validation`` (e.g. a localization run read as ``box-ellipse``)."""
+    import torch
+
+    from fracbench.baselines.cache import build_cache
+    from fracbench.baselines.train import default_cache_dir, resolve_device
+    from fracbench.dataset.locate import resolve_data_dir
+
+    baseline, config, _, model = load_run(run_dir, kind=kind)
+    data_dir = resolve_data_dir(data if data is not None else config["data"])
+    dev = resolve_device(device)
+    model.to(dev)
+    cached = build_cache(data_dir, baseline.config, "validation", int(config["image_size"]),
+                         cache_dir or config.get("cache_dir") or default_cache_dir())
+    with torch.inference_mode():
+        raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2,
+                             progress=(lambda d, t: progress("validation", d, t)) if progress else None)
+    return baseline.fit_postprocessing(raw, cached)
 
 
 def built_splits_version(data_dir: Path) -> str:

@@ -32,6 +32,7 @@ class SegmentationBaseline(Baseline):
     """Fracture instance masks from a semantic U-Net."""
 
     task = "segmentation"
+    kind = "unet"
     config = "segmentation"
     with_masks = True
     image_size = 256

@@ -63,6 +63,11 @@ class TrainConfig:
         max_train_images: train on the first N training images only (tests, benchmarks).
         freeze_stages: keep the encoder's stem and its first N stages at their ImageNet
             weights (0: fine-tune everything); saves most of the backward pass on CPU.
+        crop: localization: train on windows of this side (None: the baseline's; 0: whole images).
+        backbone_lr: the encoder's learning rate as a multiple of ``lr`` (None: the baseline's).
+        ema_decay: exponential moving average of the weights, validated and saved (0: off;
+            None: the baseline's).
+        val_every: validate every this many epochs (and always after the last).
     """
 
     task: str
@@ -82,7 +87,11 @@ class TrainConfig:
     pretrained: bool = True
     negatives_per_positive: float | None = None
     max_train_images: int | None = None
-    freeze_stages: int = 0
+    freeze_stages: int | None = None
+    crop: int | None = None
+    backbone_lr: float | None = None
+    ema_decay: float | None = None
+    val_every: int = 1
     extra: dict = field(default_factory=dict)
 
 
@@ -116,9 +125,11 @@ def seed_everything(seed: int) -> None:
 
 
 def _resolved(cfg: TrainConfig, baseline) -> TrainConfig:
-    for name in ("epochs", "image_size", "batch_size", "lr"):
+    for name in ("epochs", "image_size", "batch_size", "lr", "crop", "backbone_lr", "ema_decay", "freeze_stages"):
         if getattr(cfg, name) is None:
             setattr(cfg, name, getattr(baseline, name))
+    if cfg.crop and cfg.crop >= cfg.image_size:
+        cfg.crop = None  # a window as large as the frame is the whole image
     if cfg.negatives_per_positive is None:
         cfg.negatives_per_positive = baseline.negatives_per_positive
     elif cfg.negatives_per_positive < 0:
@@ -195,7 +206,8 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
     channels_last = device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    dataset = CachedImages(train_split, cfg.task, augment=True, seed=cfg.seed)
+    dataset = CachedImages(train_split, cfg.task, augment=True, seed=cfg.seed, crop=cfg.crop or None,
+                           jitter=baseline.jitter)
     sampler = EpochSampler(train_split.labels, seed=cfg.seed, rank=rank, world_size=world,
                            negatives_per_positive=cfg.negatives_per_positive)
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
@@ -203,8 +215,10 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                                          drop_last=len(sampler) > cfg.batch_size,
                                          persistent_workers=cfg.workers > 0)
     steps_per_epoch = max(1, len(loader))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    groups = param_groups(model, baseline.encoder_prefix, cfg.lr, cfg.backbone_lr)
+    params = [p for g in groups for p in g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=1e-4)
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
     total = steps_per_epoch * cfg.epochs
     warmup = min(100, max(1, total // 10))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
@@ -226,13 +240,15 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             raise BaselineError(f"--resume: {last} was trained with other settings {diff} (saved, given); "
                                 "resume with the same options or start a new --out")
         model.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
         restore_rng(ckpt["rng"])
         log.info("resumed %s at epoch %d", out, state["epoch"])
     if main:
-        atomic.write_text(out / "config.json", json.dumps({**asdict(cfg), "world_size": world,
+        atomic.write_text(out / "config.json", json.dumps({**asdict(cfg), "kind": baseline.kind, "world_size": world,
                                                            "device_type": device.type}, indent=2) + "\n")
     started = time.monotonic() - state["elapsed_s"]
     stopped_early = False
@@ -246,10 +262,8 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
         fetch_t = time.monotonic()
         for step, batch in enumerate(loader):
             wait_s += time.monotonic() - fetch_t
-            elapsed = time.monotonic() - started
-            limit_s = cfg.time_limit_min * 60 if cfg.time_limit_min else None
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(state["step"], total, warmup, elapsed_s=elapsed, limit_s=limit_s)
+                group["lr"] = group["peak_lr"] * lr_factor(state["step"], total, warmup)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
                 loss = baseline.loss(net, batch, device, channels_last=channels_last)
             optimizer.zero_grad(set_to_none=True)
@@ -258,6 +272,8 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             scaler.step(optimizer)
             scaler.update()
+            if ema is not None:
+                ema.update(model, state["step"])
             state["step"] += 1
             losses.append(float(loss.detach()))
             seen += len(batch["index"])
@@ -270,9 +286,12 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             fetch_t = time.monotonic()
         train_s = time.monotonic() - t0
         metric = None
-        if main:
-            model.eval()
-            raw = baseline.infer(model, val_split, device, batch_size=cfg.batch_size * 2, progress=tick("validation"))
+        validate = (epoch + 1) % max(cfg.val_every, 1) == 0 or epoch + 1 == cfg.epochs
+        evaluated = ema.module if ema is not None else model
+        if main and validate:
+            evaluated.eval()
+            raw = baseline.infer(evaluated, val_split, device, batch_size=cfg.batch_size * 2,
+                                 progress=tick("validation"))
             metric = baseline.validation_metric(raw, val_split)
         epoch_s = time.monotonic() - t0
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else None,
@@ -285,10 +304,12 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
         if main:
             improved = metric is not None and np.isfinite(metric) and (
                 state["best_metric"] is None or metric > state["best_metric"])
-            if improved or state["best_epoch"] is None:
+            if improved or (state["best_epoch"] is None and validate):
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
-                save_checkpoint(out / "best.pt", {"model": model.state_dict(), "epoch": epoch + 1, "metric": metric})
-            save_checkpoint(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                save_checkpoint(out / "best.pt", {"model": evaluated.state_dict(), "epoch": epoch + 1,
+                                                  "metric": metric})
+            save_checkpoint(last, {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                                   "optimizer": optimizer.state_dict(),
                          "scaler": scaler.state_dict(), "state": state,
                          "rng": rng_states(), "config": saved_cfg})
             with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
@@ -314,18 +335,69 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
 
 
 
-def lr_factor(step: int, total: int, warmup: int, *, elapsed_s: float = 0.0, limit_s: float | None = None) -> float:
-    """Linear warm-up, then cosine decay to 1 % of the peak.
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 1 % of the peak, by step count only.
 
-    Progress is ``step / total``; under a time limit it is the larger of that and
-    ``elapsed_s / limit_s``, so a run cut short by the clock is still annealed (and is
-    then no longer bit-reproducible across resumes: a documented trade-off).
+    The schedule never reads the clock, so the same command and seed give the same
+    weights on the same machine (``--time-limit`` only stops a run early, un-annealed).
     """
-    progress = step / max(total, 1)
-    if limit_s:
-        progress = max(progress, elapsed_s / limit_s)
-    progress = min(progress, 1.0)
+    progress = min(step / max(total, 1), 1.0)
     return min(1.0, (step + 1) / warmup) * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+def param_groups(model, encoder_prefix: str, lr: float, backbone_lr: float | None) -> list[dict]:
+    """AdamW groups: the encoder at ``lr * backbone_lr``, everything else (new layers) at ``lr``.
+
+    For a classifier whose encoder is the whole model (``encoder_prefix == ""``), the
+    new layer is timm's ``classifier``.
+    """
+    factor = 1.0 if backbone_lr is None else float(backbone_lr)
+    enc, new = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        in_encoder = name.startswith(encoder_prefix) and not (encoder_prefix == "" and name.startswith("classifier."))
+        (enc if in_encoder else new).append(p)
+    groups = [{"params": new, "lr": lr, "peak_lr": lr}]
+    if enc:
+        groups.append({"params": enc, "lr": lr * factor, "peak_lr": lr * factor})
+    return [g for g in groups if g["params"]]
+
+
+class EMA:
+    """An exponential moving average of a model's weights (float tensors; others copied).
+
+    The decay ramps as ``min(decay, (1 + step) / (10 + step))`` so early averages are not
+    dominated by the initial weights. ``module`` is a full copy, validated and saved.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        import copy
+
+        self.decay = float(decay)
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        """Blend ``model``'s current weights in."""
+        d = min(self.decay, (1 + step) / (10 + step))
+        live = model.state_dict()
+        for name, avg in self.module.state_dict().items():
+            cur = live[name]
+            if avg.dtype.is_floating_point:
+                avg.mul_(d).add_(cur.detach(), alpha=1 - d)
+            else:
+                avg.copy_(cur)
+
+    def state_dict(self) -> dict:
+        """The averaged weights."""
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the averaged weights (resume)."""
+        self.module.load_state_dict(state)
 
 
 def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, state: dict, stopped_early: bool,

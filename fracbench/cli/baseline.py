@@ -1,4 +1,4 @@
-"""``fracbench baseline train|predict|explain``: the reference baselines.
+"""``fracbench baseline train|predict|ship|explain``: the reference baselines.
 
 ``torchrun --nproc_per_node N -m fracbench baseline train ...`` trains with DDP;
 only rank 0 draws progress bars and writes the run directory.
@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-TASKS = ("classification", "localization", "segmentation")
+from fracbench.baselines.registry import TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "baseline",
         help="train, predict with and explain the reference baselines",
         description="Reference baselines on EfficientNet-Lite0 (ImageNet weights shipped offline): a classifier, "
-        "an FCOS detector and a U-Net. GPU-ready (AMP, channels_last, torchrun DDP); the same code runs on CPU.",
+        "an FCOS detector (whose boxes, drawn as ellipses, are the reference segmentation) and a U-Net. "
+        "The reference runs' weights ship with fracbench: `fracbench baseline predict TASK --data DIR`. "
+        "GPU-ready (AMP, channels_last, torchrun DDP); the same code runs on CPU.",
     )
     cmds = p.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND", parser_class=type(p))
 
@@ -43,22 +45,43 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "default 1.0; -1 for every image every epoch)")
     t.add_argument("--cache", type=Path, default=None,
                    help="decode cache dir (default $FRACBENCH_CACHE or ~/.cache/fracbench/decoded)")
-    t.add_argument("--freeze-stages", type=int, default=0, metavar="N",
-                   help="keep the encoder stem and first N of its 7 stages at ImageNet weights (default 0; "
-                   "3 roughly halves CPU step time)")
+    t.add_argument("--freeze-stages", type=int, default=None, metavar="N",
+                   help="keep the encoder stem and first N of its 7 stages at ImageNet weights (default: the "
+                   "baseline's; 0 fine-tunes everything)")
+    t.add_argument("--crop", type=int, default=None, metavar="PX",
+                   help="localization: train on PX-pixel windows of the image (default: the baseline's; 0: whole images)")
+    t.add_argument("--backbone-lr", type=float, default=None, metavar="X",
+                   help="encoder learning rate as a multiple of --lr (default: the baseline's)")
+    t.add_argument("--ema-decay", type=float, default=None, metavar="D",
+                   help="validate and keep an exponential moving average of the weights (default: the baseline's; 0 off)")
+    t.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate every N epochs and after the last (default 1)")
     t.add_argument("--no-pretrained", action="store_true", help="random init instead of the ImageNet weights")
     t.set_defaults(func=run_train)
 
     r = cmds.add_parser("predict", help="write a submission (preds.json) for a split")
-    r.add_argument("run", type=Path, help="a trained run directory")
+    r.add_argument("run", type=Path, help="a trained run directory, or a task name for the shipped reference run")
+    r.add_argument("--kind", default=None, choices=("box-ellipse",),
+                   help="read a localization run as box-ellipse segmentation")
     r.add_argument("--split", default="test", help="test (default), validation or train")
     r.add_argument("--splits-version", choices=("v1", "legacy"), default="v1",
                    help="v1 (default) or legacy: the authors' split (localization runs only)")
     r.add_argument("--data", type=Path, default=None, help="built dataset dir (default: the run's)")
-    r.add_argument("--out", type=Path, default=None, help="submission file (default RUN/preds-<version>-<split>.json)")
+    r.add_argument("--out", type=Path, default=None,
+                   help="submission file (default RUN/preds-<version>-<split>.json; ./preds-TASK-... for a reference)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--cache", type=Path, default=None, help="decode cache dir")
     r.set_defaults(func=run_predict)
+
+    s = cmds.add_parser("ship", help="record a finished run as the shipped reference of a task (fp16 weights)")
+    s.add_argument("run", type=Path, help="a finished run directory")
+    s.add_argument("--task", choices=TASKS, required=True, help="the task it is the reference of")
+    s.add_argument("--kind", default=None, choices=("box-ellipse",),
+                   help="box-ellipse: a localization run as the segmentation reference (fits on validation)")
+    s.add_argument("--data", type=Path, default=None, help="built dataset dir (for --kind; default: the run's)")
+    s.add_argument("--command", default=None, help="the exact training command, kept in the record")
+    s.add_argument("--folder", type=Path, default=None, help="reference folder (default: inside the package)")
+    s.set_defaults(func=run_ship)
 
     e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
     e.add_argument("run", type=Path, help="a trained classification run directory")
@@ -111,7 +134,8 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers, time_limit_min=args.time_limit, resume=args.resume,
         cache_dir=str(args.cache) if args.cache else None, threads=args.threads,
         pretrained=not args.no_pretrained, negatives_per_positive=args.negatives_per_positive,
-        freeze_stages=args.freeze_stages,
+        freeze_stages=args.freeze_stages, crop=args.crop, backbone_lr=args.backbone_lr, ema_decay=args.ema_decay,
+        val_every=args.val_every,
     )
     with _progress() as progress:
         summary = train(cfg, progress=_Bars(progress))
@@ -130,10 +154,29 @@ def run_predict(args: argparse.Namespace) -> int:
 
     with _progress() as progress:
         sub = predict(args.run, args.split, data=args.data, splits_version=args.splits_version, device=args.device,
-                      cache_dir=args.cache, progress=_Bars(progress))
-    out = args.out or Path(args.run) / f"preds-{args.splits_version}-{args.split}.json"
+                      cache_dir=args.cache, kind=args.kind, progress=_Bars(progress))
+    default_dir = Path(args.run) if Path(args.run).is_dir() else Path(".")
+    stem = "preds" if Path(args.run).is_dir() else f"preds-{sub['task']}"
+    out = args.out or default_dir / f"{stem}-{args.splits_version}-{args.split}.json"
     write_submission(sub, out)
     console.print(f"[green]wrote[/green] {out}: {len(sub['predictions'])} images, task {sub['task']}", highlight=False)
+    return 0
+
+
+def run_ship(args: argparse.Namespace) -> int:
+    """Write the fp16 weights and record of a reference run."""
+    from fracbench.baselines.predict import fit_postprocessing
+    from fracbench.baselines.reference import REFERENCE_DIR, ship
+    from fracbench.cli import console
+
+    post = None
+    if args.kind:
+        with _progress() as progress:
+            post = fit_postprocessing(args.run, kind=args.kind, data=args.data, progress=_Bars(progress))
+    training = {"command": args.command} if args.command else {}
+    entry = ship(args.run, args.task, kind=args.kind, postprocessing=post, training=training,
+                 folder=args.folder or REFERENCE_DIR)
+    console.print(f"[green]shipped[/green] {args.task}: {entry['weights']} sha256 {entry['sha256']}", highlight=False)
     return 0
 
 

@@ -121,13 +121,12 @@ def test_temperature_scaling_recovers_a_known_temperature():
     assert fit_temperature(np.array([1.0, 2.0]), np.array([1.0, 1.0])) == 1.0
 
 
-def test_lr_factor_warms_up_and_anneals_by_steps_or_clock():
+def test_lr_factor_warms_up_and_anneals_by_steps():
     from fracbench.baselines.train import lr_factor
 
     assert lr_factor(0, 100, 10) == pytest.approx(0.1)
     assert lr_factor(50, 100, 10) == pytest.approx(0.505)
     assert lr_factor(100, 100, 10) == pytest.approx(0.01)
-    assert lr_factor(10, 100, 10, elapsed_s=60, limit_s=60) == pytest.approx(0.01)
 
 
 def test_components_become_rle_instances_at_original_resolution(tiny_dataset, tmp_path):  # noqa: F811
