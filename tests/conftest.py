@@ -53,3 +53,21 @@ def synthetic_release(tmp_path_factory) -> Path:
     from tests.data.fracatlas.generate import generate
 
     return generate(tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def built_v1(synthetic_release, tmp_path_factory) -> Path:
+    """The synthetic release built with a v1-style manifest (its planted groups kept together)."""
+    from fracbench.dataset.build import build_dataset
+    from fracbench.release.reader import read_release
+    from fracbench.splits.derive import LeakageEvidence, derive_rows
+    from fracbench.splits.manifest import read_manifest, write_manifest
+    from tests.data.fracatlas.generate import EXPECTED
+
+    release = read_release(synthetic_release)
+    groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
+    evidence = LeakageEvidence(leakage_groups=groups, duplicate_groups=groups,
+                               mixed_label_groups=EXPECTED["mixed_label_groups"], conflict_ids=EXPECTED["label_conflicts"])
+    tmp = tmp_path_factory.mktemp("lb-built")
+    write_manifest(tmp / "manifest.csv", derive_rows(release.records, evidence), {"version": "v1"})
+    return build_dataset(release, tmp / "fracatlas", manifest=read_manifest(tmp / "manifest.csv"))

@@ -84,8 +84,7 @@ def warp_boxes(boxes: np.ndarray, m: np.ndarray, out: int, min_visible: float) -
     return clipped[keep].astype(np.float32).reshape(-1, 4)
 
 
-def _intensity(img: np.ndarray, rng: np.random.Generator, jitter: Jitter) -> np.ndarray:
-    gain, bias = rng.uniform(*jitter.gain), rng.uniform(*jitter.bias)
+def _intensity(img: np.ndarray, gain: float, bias: float) -> np.ndarray:
     return np.clip(img.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
 
 
@@ -96,21 +95,17 @@ def _draw(rng: np.random.Generator, jitter: Jitter) -> tuple[float, float, bool]
     return scale, angle, bool(rng.random() < jitter.flip)
 
 
-def sample_crop(img: np.ndarray, content: tuple[int, int], boxes: np.ndarray, crop: int, rng: np.random.Generator,
-                jitter: Jitter, *, on_fracture: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A jittered ``crop x crop`` window of ``img`` and the boxes inside it.
+def crop_params(content: tuple[int, int], boxes: np.ndarray, crop: int, rng: np.random.Generator, jitter: Jitter,
+                *, on_fracture: bool) -> tuple[np.ndarray, float, float]:
+    """The warp of one training window: ``(matrix 2x3 output->source, gain, bias)``.
 
     Args:
-        img: ``(S, S)`` uint8 cache frame.
         content: ``(h, w)`` of the image inside the frame (the rest is padding).
         boxes: ``(k, 4)`` xyxy in frame pixels.
         crop: output side.
         rng: the item's generator.
         jitter: warp ranges.
         on_fracture: centre the window near a random box (when there is one).
-
-    Returns:
-        tuple: ``(window (crop, crop) uint8, boxes (j, 4) xyxy float32 in window pixels)``.
     """
     scale, angle, flip = _draw(rng, jitter)
     h, w = content
@@ -122,15 +117,60 @@ def sample_crop(img: np.ndarray, content: tuple[int, int], boxes: np.ndarray, cr
     else:
         cx, cy = rng.uniform(0, max(w, 1)), rng.uniform(0, max(h, 1))
     m = _affine((float(cx), float(cy)), (crop / 2, crop / 2), scale, angle, flip)
-    window = _intensity(_warp(img, m, crop), rng, jitter)
-    return window, warp_boxes(boxes, m, crop, jitter.min_visible)
+    return m, float(rng.uniform(*jitter.gain)), float(rng.uniform(*jitter.bias))
 
 
-def sample_full(img: np.ndarray, content: tuple[int, int], rng: np.random.Generator, jitter: Jitter) -> np.ndarray:
-    """The whole frame with a jittered zoom/rotation/flip/shift; the image stays at the frame's top-left."""
-    size = img.shape[0]
+def sample_crop(img: np.ndarray, content: tuple[int, int], boxes: np.ndarray, crop: int, rng: np.random.Generator,
+                jitter: Jitter, *, on_fracture: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A jittered ``crop x crop`` window of ``img`` (``(S, S)`` uint8) and the boxes inside it.
+
+    See :func:`crop_params` for the arguments. Returns ``(window (crop, crop) uint8,
+    boxes (j, 4) xyxy float32 in window pixels)``.
+    """
+    m, gain, bias = crop_params(content, boxes, crop, rng, jitter, on_fracture=on_fracture)
+    return _intensity(_warp(img, m, crop), gain, bias), warp_boxes(boxes, m, crop, jitter.min_visible)
+
+
+def full_params(content: tuple[int, int], rng: np.random.Generator, jitter: Jitter) -> tuple[np.ndarray, float, float]:
+    """The warp of a whole frame: zoom/rotation/flip/shift about the image centre, which stays in place."""
     scale, angle, flip = _draw(rng, jitter)
     h, w = content
     shift = rng.uniform(-0.05, 0.05, size=2) * (w, h)
     m = _affine((w / 2 + shift[0], h / 2 + shift[1]), (w / 2, h / 2), scale, angle, flip)
-    return _intensity(_warp(img, m, size), rng, jitter)
+    return m, float(rng.uniform(*jitter.gain)), float(rng.uniform(*jitter.bias))
+
+
+def sample_full(img: np.ndarray, content: tuple[int, int], rng: np.random.Generator, jitter: Jitter) -> np.ndarray:
+    """The whole ``(S, S)`` frame warped by :func:`full_params`; the image stays at the frame's top-left."""
+    m, gain, bias = full_params(content, rng, jitter)
+    return _intensity(_warp(img, m, img.shape[0]), gain, bias)
+
+
+def warp_batch(images, index, matrices: np.ndarray, out: int, gains: np.ndarray, biases: np.ndarray):
+    """:func:`sample_crop`/:func:`sample_full`'s pixel warp for a batch, on the images' device.
+
+    Args:
+        images: uint8 tensor ``(N, S, S)`` (e.g. a whole split kept on the GPU).
+        index: ``(B,)`` rows to warp.
+        matrices: ``(B, 2, 3)`` output-to-source matrices (continuous pixel coordinates).
+        out: output side.
+        gains, biases: ``(B,)`` intensity jitter.
+
+    Returns:
+        torch.Tensor: uint8 ``(B, 1, out, out)``, bilinear, zero outside the source.
+    """
+    import torch
+
+    dev = images.device
+    src = images[torch.as_tensor(index, device=dev)].unsqueeze(1).float()
+    size = images.shape[-1]
+    centers = torch.arange(out, device=dev, dtype=torch.float32) + 0.5
+    v, u = torch.meshgrid(centers, centers, indexing="ij")
+    base = torch.stack([u, v, torch.ones_like(u)], dim=-1)  # (out, out, 3)
+    m = torch.as_tensor(matrices, device=dev, dtype=torch.float32)
+    pts = torch.einsum("hwk,bjk->bhwj", base, m)  # source pixel coordinates
+    grid = pts * (2.0 / size) - 1.0
+    warped = torch.nn.functional.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    g = torch.as_tensor(gains, device=dev, dtype=torch.float32).view(-1, 1, 1, 1)
+    b = torch.as_tensor(biases, device=dev, dtype=torch.float32).view(-1, 1, 1, 1)
+    return (warped * g + b).clamp_(0, 255).round_().to(torch.uint8)

@@ -95,7 +95,6 @@ def predict(
     import torch
 
     from fracbench.baselines.cache import build_cache
-    from fracbench.baselines.registry import model_description, model_name
     from fracbench.baselines.train import default_cache_dir, resolve_device
     from fracbench.dataset.locate import resolve_data_dir
 
@@ -124,15 +123,24 @@ def predict(
         raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2, progress=tick("inference"))
     post = summary.get("postprocessing", {})
     predictions = baseline.predictions(raw, cached, post, progress=tick("post-processing"))
-    description = (f"{model_description(baseline.task, baseline.kind)}; {config['image_size']} px, "
-                   f"{summary.get('epochs_run')} epochs, seed {config['seed']}")
+    description = f"{config['image_size']} px, {summary.get('epochs_run')} epochs, seed {config['seed']}"
+    return make_submission(baseline, predictions, post, split=split, description=description,
+                           splits_version=splits_version if splits_version == "legacy"
+                           else built_splits_version(data_dir))
+
+
+def make_submission(baseline, predictions: list[dict], post: dict, *, split: str, splits_version: str,
+                    description: str) -> dict:
+    """The submission object of a baseline's predictions (schema ``fracbench.submission/v1``)."""
+    from fracbench.baselines.registry import model_description, model_name
+
     return {
         "schema": SUBMISSION_SCHEMA,
         "task": baseline.task,
-        "splits_version": splits_version if splits_version == "legacy" else built_splits_version(data_dir),
+        "splits_version": splits_version,
         "split": split,
         "model": {"name": model_name(baseline.task, baseline.kind), "url": None,
-                  "description": description},
+                  "description": f"{model_description(baseline.task, baseline.kind)}; {description}"},
         "threshold": baseline.submission_threshold(post),
         "predictions": predictions,
     }

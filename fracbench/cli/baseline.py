@@ -83,6 +83,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--folder", type=Path, default=None, help="reference folder (default: inside the package)")
     s.set_defaults(func=run_ship)
 
+    g = cmds.add_parser("gpu-pack", help="pack what a GPU machine needs to train all three baselines",
+                        description="Write a folder (WebP images in the letterbox frame, labels, fp16 ImageNet "
+                        "weights, carried wheels) for `python -m fracbench.baselines.gpu run PACK --out OUT` "
+                        "on a GPU machine that has torch and timm but not this project's pins.")
+    g.add_argument("--data", type=Path, default=None, help="built dataset dir")
+    g.add_argument("--out", type=Path, required=True, help="pack folder to write (replaced)")
+    g.add_argument("--size", type=int, default=640, help="letterbox side of the packed images (default 640)")
+    g.add_argument("--quality", type=int, default=80, help="WebP quality (default 80)")
+    g.add_argument("--wheels", type=Path, default=None, help="a folder of wheels to carry (e.g. pycocotools)")
+    g.add_argument("--cache", type=Path, default=None, help="decode cache dir")
+    g.set_defaults(func=run_gpu_pack)
+
     e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
     e.add_argument("run", type=Path, help="a trained classification run directory")
     e.add_argument("--split", default="test", help="test (default) or validation")
@@ -177,6 +189,20 @@ def run_ship(args: argparse.Namespace) -> int:
     entry = ship(args.run, args.task, kind=args.kind, postprocessing=post, training=training,
                  folder=args.folder or REFERENCE_DIR)
     console.print(f"[green]shipped[/green] {args.task}: {entry['weights']} sha256 {entry['sha256']}", highlight=False)
+    return 0
+
+
+def run_gpu_pack(args: argparse.Namespace) -> int:
+    """Write a GPU pack and say its size."""
+    from fracbench.baselines.gpu import pack
+    from fracbench.cli import console
+    from fracbench.dataset.locate import resolve_data_dir
+
+    with _progress() as progress:
+        manifest = pack(resolve_data_dir(args.data), args.out, size=args.size, quality=args.quality,
+                        wheels=args.wheels, cache_dir=args.cache, progress=_Bars(progress))
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
+    console.print(f"[green]packed[/green] {args.out}: {counts}; {manifest['bytes'] / 2**20:.1f} MiB", highlight=False)
     return 0
 
 

@@ -21,23 +21,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def built_v1(synthetic_release, tmp_path_factory) -> Path:
-    from fracbench.dataset.build import build_dataset
-    from fracbench.release.reader import read_release
-    from fracbench.splits.derive import LeakageEvidence, derive_rows
-    from fracbench.splits.manifest import read_manifest, write_manifest
-    from tests.data.fracatlas.generate import EXPECTED
-
-    release = read_release(synthetic_release)
-    groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
-    evidence = LeakageEvidence(leakage_groups=groups, duplicate_groups=groups,
-                               mixed_label_groups=EXPECTED["mixed_label_groups"], conflict_ids=EXPECTED["label_conflicts"])
-    tmp = tmp_path_factory.mktemp("lb-built")
-    write_manifest(tmp / "manifest.csv", derive_rows(release.records, evidence), {"version": "v1"})
-    return build_dataset(release, tmp / "fracatlas", manifest=read_manifest(tmp / "manifest.csv"))
-
-
-@pytest.fixture(scope="module")
 def submissions(built_v1, tmp_path_factory) -> dict[str, Path]:
     from fracbench.dataset.groundtruth import load_ground_truth
     from tests.synthetic_gt import classification_predictions, localization_predictions, submission, write_submission
