@@ -70,28 +70,22 @@ class ClassificationBaseline(Baseline):
         return out
 
     def validation_metric(self, raw, cached):
-        """AUROC over scored images."""
-        from sklearn.metrics import roc_auc_score
+        """AUROC over scored images (the scorer's own, :class:`fracbench.metrics.classification.BinaryScores`)."""
+        from fracbench.metrics.classification import BinaryScores
 
         y = cached.labels[cached.scored]
-        s = np.asarray(raw)[cached.scored]
-        return float(roc_auc_score(y, s)) if len(set(y.tolist())) == 2 else float("nan")
+        s = np.asarray(raw, dtype=np.float64)[cached.scored]
+        if len(set(y.tolist())) < 2:
+            return float("nan")
+        return float(BinaryScores(s, y).compute(np.ones((1, len(y))), ("auroc",))["auroc"][0])
 
     def fit_postprocessing(self, raw, cached):
         """Temperature (NLL, LBFGS) and Youden's-J threshold on validation."""
-        from sklearn.metrics import roc_curve
-
         logits = np.asarray(raw, dtype=np.float64)[cached.scored]
         y = cached.labels[cached.scored].astype(np.float64)
         temperature = fit_temperature(logits, y)
         probs = 1 / (1 + np.exp(-logits / temperature))
-        if len(set(y.tolist())) == 2:
-            fpr, tpr, thr = roc_curve(y, probs)
-            j = tpr - fpr
-            best = int(np.argmax(j))
-            threshold = float(min(thr[best], 1.0))
-        else:
-            threshold = 0.5
+        threshold = youden_threshold(probs, y) if len(set(y.tolist())) == 2 else 0.5
         return {"temperature": temperature, "threshold": threshold, "threshold_rule": "youden_j"}
 
     def predictions(self, raw, cached, post, *, progress=None):
@@ -103,6 +97,15 @@ class ClassificationBaseline(Baseline):
     def submission_threshold(self, post):
         """The Youden's-J threshold chosen on validation."""
         return float(post.get("threshold", 0.5))
+
+
+def youden_threshold(probs: np.ndarray, labels: np.ndarray) -> float:
+    """The score ``t`` maximising ``TPR - FPR`` with positives ``score >= t`` (the highest such ``t`` on ties)."""
+    cands = np.unique(probs)[::-1]
+    pos, neg = np.sort(probs[labels == 1]), np.sort(probs[labels == 0])
+    tpr = 1 - np.searchsorted(pos, cands, side="left") / max(len(pos), 1)
+    fpr = 1 - np.searchsorted(neg, cands, side="left") / max(len(neg), 1)
+    return float(min(cands[int(np.argmax(tpr - fpr))], 1.0))
 
 
 T_RANGE = (0.05, 20.0)

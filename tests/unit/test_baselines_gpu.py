@@ -38,9 +38,14 @@ def test_tiny_gpu_run_on_cpu_writes_submissions_that_score(built_v1, tmp_path):
     val = load_split(packed, "validation", 64)
     assert val.images.shape[1:] == (64, 64) and len(val) == manifest["splits"]["validation"]
     out = tmp_path / "out"
-    # the device runs it as a module from the repository root, with nothing but torch/timm/numpy needed
-    proc = subprocess.run([sys.executable, "-m", "fracbench.baselines.gpu", "run", str(packed), "--out", str(out),
-                           "--tiny", "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # the device runs it from the repository root; it has torch, timm, numpy, pandas, pyarrow, opencv and
+    # the carried pycocotools wheel, nothing else this project installs
+    script = ("import sys; from fracbench.baselines.gpu import main; main(sys.argv[1:]); "
+              "lacking = ('pydantic', 'datasets', 'rich', 'sklearn', 'scipy', 'segmentation_models_pytorch'); "
+              "used = sorted({m.split('.')[0] for m in sys.modules} & set(lacking)); "
+              "assert not used, f'imports what the GPU machine lacks: {used}'")
+    proc = subprocess.run([sys.executable, "-c", script, "run", str(packed), "--out", str(out), "--tiny",
+                           "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tiny"] and set(summary["results"]) == {"classification", "localization", "segmentation"}

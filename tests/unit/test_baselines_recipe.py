@@ -189,3 +189,16 @@ def test_shipped_reference_predicts_by_task_name(task, tiny_dataset, tmp_path): 
     parse_submission(json.loads(write_submission(sub, tmp_path / "p.json").read_text()))
     with pytest.raises(BaselineError, match="--data"):
         predict(task, "test")
+
+
+def test_youden_threshold_matches_scikit_learn():
+    from sklearn.metrics import roc_curve
+
+    from fracbench.baselines.classification import youden_threshold
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y = rng.integers(0, 2, 200)
+        p = np.round(np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1), 2)  # ties on purpose
+        fpr, tpr, thr = roc_curve(y, p)
+        assert youden_threshold(p, y) == pytest.approx(min(thr[int(np.argmax(tpr - fpr))], 1.0))
