@@ -51,7 +51,7 @@ def _steps(baseline, model, opt, batches, device) -> tuple[float, float, int]:
 
 
 def bench(task: str, data: str, steps: int, cache: str, device: torch.device, size: int | None,
-          batch_size: int | None, freeze_stages: int = 0) -> dict:
+          batch_size: int | None, freeze_stages: int | None = None) -> dict:
     """Pipeline vs in-memory throughput of one baseline."""
     from fracbench.baselines.cache import build_cache
     from fracbench.baselines.loader import CachedImages, EpochSampler, collate
@@ -64,7 +64,9 @@ def bench(task: str, data: str, steps: int, cache: str, device: torch.device, si
     if hasattr(baseline, "set_image_size"):
         baseline.set_image_size(size)
     cached = build_cache(data, baseline.config, "train", size, cache, with_masks=baseline.with_masks)
-    dataset = CachedImages(cached, task, augment=True)
+    crop = baseline.crop if baseline.crop and baseline.crop < size else None
+    dataset = CachedImages(cached, task, augment=True, crop=crop, jitter=baseline.jitter)  # as training feeds it
+    freeze_stages = baseline.freeze_stages if freeze_stages is None else freeze_stages
     sampler = EpochSampler(cached.labels, seed=0, negatives_per_positive=baseline.negatives_per_positive)
     loader = torch.utils.data.DataLoader(dataset, batch_size=bs, sampler=sampler, collate_fn=collate)
     model = baseline.build_model(pretrained=True).to(device).train()
@@ -80,7 +82,8 @@ def bench(task: str, data: str, steps: int, cache: str, device: torch.device, si
     fixed = next(iter(loader))
     ref_total, _, ref_images = _steps(baseline, model, opt, (fixed for _ in range(steps + 1)), device)
     ips, ref_ips = images / total, ref_images / ref_total
-    return {"task": task, "image_size": size, "batch_size": bs, "steps": steps, "freeze_stages": freeze_stages,
+    return {"task": task, "image_size": size, "crop": crop, "batch_size": bs, "steps": steps,
+            "freeze_stages": freeze_stages,
             "images_per_s": round(ips, 3), "reference_images_per_s": round(ref_ips, 3),
             "ratio_to_reference": round(ips / ref_ips, 3), "data_wait_share": round(wait / total, 4)}
 
@@ -91,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="built dataset directory")
-    p.add_argument("--tasks", nargs="+", default=["classification", "localization", "segmentation"])
+    p.add_argument("--tasks", nargs="+", default=["classification", "localization"])
     p.add_argument("--steps", type=int, default=10, help="timed steps per measurement (default 10)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--image-size", type=int, default=None, help="override every baseline's default size")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--freeze-stages", type=int, default=0, help="as `fracbench baseline train --freeze-stages`")
+    p.add_argument("--freeze-stages", type=int, default=None,
+                   help="as `fracbench baseline train --freeze-stages` (default: the baseline's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache", default=str(default_cache_dir()))
     p.add_argument("--json", default=None, help="also write the results here")

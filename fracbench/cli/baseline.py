@@ -80,6 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="box-ellipse: a localization run as the segmentation reference (fits on validation)")
     s.add_argument("--data", type=Path, default=None, help="built dataset dir (for --kind; default: the run's)")
     s.add_argument("--command", default=None, help="the exact training command, kept in the record")
+    s.add_argument("--note", default=None, help="conditions of the run worth keeping (machine load, ...)")
     s.add_argument("--folder", type=Path, default=None, help="reference folder (default: inside the package)")
     s.set_defaults(func=run_ship)
 
@@ -94,6 +95,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--wheels", type=Path, default=None, help="a folder of wheels to carry (e.g. pycocotools)")
     g.add_argument("--cache", type=Path, default=None, help="decode cache dir")
     g.set_defaults(func=run_gpu_pack)
+
+    c = cmds.add_parser("card", help="write the model card of a shipped reference from measured results",
+                        description="Write cards/model-TASK.md from the shipped record and the results "
+                        "`fracbench score --json` wrote for its test and validation submissions.")
+    c.add_argument("task", choices=TASKS)
+    c.add_argument("--test-result", type=Path, required=True, help="fracbench score --json of the test submission")
+    c.add_argument("--validation-result", type=Path, required=True, help="same, validation")
+    c.add_argument("--test-preds", type=Path, default=None, help="the test submission (AP50 by fracture size)")
+    c.add_argument("--data", type=Path, default=None, help="built dataset dir (ground truth for the size buckets)")
+    c.add_argument("--reproduce", action="append", default=[], metavar="CMD", help="a command of the recipe (repeat)")
+    c.add_argument("--out", type=Path, required=True, help="card file to write")
+    c.set_defaults(func=run_card)
 
     e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
     e.add_argument("run", type=Path, help="a trained classification run directory")
@@ -185,7 +198,7 @@ def run_ship(args: argparse.Namespace) -> int:
     if args.kind:
         with _progress() as progress:
             post = fit_postprocessing(args.run, kind=args.kind, data=args.data, progress=_Bars(progress))
-    training = {"command": args.command} if args.command else {}
+    training = {k: v for k, v in (("command", args.command), ("note", args.note)) if v}
     entry = ship(args.run, args.task, kind=args.kind, postprocessing=post, training=training,
                  folder=args.folder or REFERENCE_DIR)
     console.print(f"[green]shipped[/green] {args.task}: {entry['weights']} sha256 {entry['sha256']}", highlight=False)
@@ -203,6 +216,19 @@ def run_gpu_pack(args: argparse.Namespace) -> int:
                         wheels=args.wheels, cache_dir=args.cache, progress=_Bars(progress))
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     console.print(f"[green]packed[/green] {args.out}: {counts}; {manifest['bytes'] / 2**20:.1f} MiB", highlight=False)
+    return 0
+
+
+def run_card(args: argparse.Namespace) -> int:
+    """Write a reference's model card."""
+    from fracbench.baselines.card import write_card
+    from fracbench.cli import console
+    from fracbench.dataset.locate import resolve_data_dir
+
+    data = resolve_data_dir(args.data) if args.test_preds is not None else None
+    out = write_card(args.task, test_result=args.test_result, validation_result=args.validation_result,
+                     out=args.out, test_preds=args.test_preds, data=data, reproduce=args.reproduce)
+    console.print(f"[green]wrote[/green] {out}", highlight=False)
     return 0
 
 
