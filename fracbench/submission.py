@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from fracbench.atomic import write_text
 
@@ -72,7 +72,7 @@ class _Strict(BaseModel):
 class ModelCard(_Strict):
     """What was submitted: a name, optionally a link and a description."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S", description="not blank")]
     url: Annotated[str, Field(max_length=2000)] | None = None
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
@@ -112,7 +112,18 @@ class RLEInstance(_Strict):
     rle: RLE
 
 
-Polygon = Annotated[list[Coordinate], Field(min_length=6, max_length=MAX_POLYGON_COORDS)]
+def _even(coords: list[float]) -> list[float]:
+    if len(coords) % 2:
+        raise ValueError(f"a polygon is x, y pairs: expected an even number of coordinates, found {len(coords)}")
+    return coords
+
+
+Polygon = Annotated[
+    list[Coordinate],
+    Field(min_length=6, max_length=MAX_POLYGON_COORDS,
+          description="flat [x1, y1, x2, y2, ...]: an even number of coordinates (JSON Schema cannot say 'even')"),
+    AfterValidator(_even),
+]
 
 
 class PolygonInstance(_Strict):

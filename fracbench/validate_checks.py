@@ -95,10 +95,6 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 _NUMBER = frozenset((int, float))
 _MAX_INT = 10**15
 

@@ -33,7 +33,6 @@ from fracbench.errors import DatasetError
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-TASK_CONFIG = {"classification": "classification", "localization": "localization", "segmentation": "segmentation"}
 
 
 def split_files(data_dir: Path, config: str, split: str) -> list[Path]:

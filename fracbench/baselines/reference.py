@@ -14,23 +14,15 @@ dataset. The segmentation reference reuses the localization weights
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 from fracbench import atomic
+from fracbench.dataset.shards import file_sha256
 from fracbench.errors import BaselineError
 
 REFERENCE_DIR = Path(__file__).with_name("reference")
 RECORD = "references.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_record(folder: Path = REFERENCE_DIR) -> dict:
@@ -62,7 +54,7 @@ def load_reference(task: str, folder: Path = REFERENCE_DIR):
     weights = Path(folder) / entry["weights"]
     if not weights.is_file():
         raise BaselineError(f"{weights}: the shipped weights of the {task} reference are missing; reinstall fracbench")
-    digest = _sha256(weights)
+    digest = file_sha256(weights)
     if digest != entry["sha256"]:
         raise BaselineError(f"{weights}: sha256 {digest}, expected {entry['sha256']} (references.json); "
                             "the file is damaged, reinstall fracbench")
@@ -111,7 +103,7 @@ def ship(run_dir: str | Path, task: str, *, kind: str | None = None, postprocess
     keep = ("image_size", "batch_size", "crop", "epochs", "lr", "backbone_lr", "ema_decay", "freeze_stages",
             "negatives_per_positive", "seed", "task")
     entry = {
-        "kind": kind or config.get("kind"), "weights": name, "sha256": _sha256(target),
+        "kind": kind or config.get("kind"), "weights": name, "sha256": file_sha256(target),
         "source_task": config["task"], "config": {k: config.get(k) for k in keep},
         "postprocessing": postprocessing if postprocessing is not None else summary.get("postprocessing", {}),
         "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),

@@ -50,11 +50,6 @@ def coco_image_id(image_id: str) -> int:
     return int(m.group(1))
 
 
-def fracbench_image_id(coco_id: int) -> str:
-    """Inverse of :func:`coco_image_id`: ``19`` → ``IMG0000019``."""
-    return f"IMG{int(coco_id):07d}"
-
-
 def polygon_area(polygon: Sequence[float]) -> float:
     """Area of a simple flat ``[x1, y1, x2, y2, ...]`` polygon (shoelace formula)."""
     xs, ys = polygon[0::2], polygon[1::2]

@@ -162,12 +162,9 @@ def _is_pixel_leaf(leaf: str, pixel_columns: list[str]) -> bool:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
+    """sha256 of a file's bytes (``hashlib.file_digest``: streamed, never whole in memory)."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def dataset_fingerprint(file_digests: dict[str, str]) -> str:

@@ -2,7 +2,7 @@
 
 Layout (``<board>`` is the repo's ``leaderboards/`` by default)::
 
-    <board>/.lock                                       fcntl lock for read-check-write
+    <board>/.lock                                       file lock (filelock) for read-check-write
     <board>/fracatlas-v1/<task>/<slug>.json             one entry per scored submission
     <board>/fracatlas-v1/<task>/submissions/<slug>.json.gz   the submission, for re-scoring
 
@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import gzip
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,21 +40,10 @@ Scorer = Callable[..., Result]
 """``scorer(path, *, data, split, n_resamples, seed) -> Result``, like ``fracbench.score.score_submission``."""
 
 
-def default_board_dir() -> Path:
-    """``leaderboards/`` of the current directory (the repo root when run from there)."""
-    return Path("leaderboards")
-
-
 def default_scorer() -> Scorer:
-    """``fracbench.score.score_submission``, imported on first use.
+    """``fracbench.score.score_submission``, imported on first use."""
+    from fracbench.score import score_submission
 
-    Raises:
-        LeaderboardError: the scorer is not installed.
-    """
-    try:
-        from fracbench.score import score_submission
-    except ImportError as exc:  # pragma: no cover - only before the scorer exists
-        raise LeaderboardError(f"fracbench.score is not available ({exc}); cannot score submissions") from None
     return score_submission
 
 
@@ -103,15 +90,12 @@ class Board:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold an exclusive ``fcntl.flock`` on ``<board>/.lock`` (blocks until free)."""
+        """Hold an exclusive lock on ``<board>/.lock`` (``filelock``: flock on POSIX, msvcrt on Windows)."""
+        from filelock import FileLock
+
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FileLock(str(self.root / ".lock")):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def stored_submission_hashes(self) -> dict[str, str]:
         """``{submission sha256: entry path}`` read from every entry file's raw JSON."""
