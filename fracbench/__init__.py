@@ -5,7 +5,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 PROTOCOL_VERSION = "1"
-SPLITS_VERSION = "v1"
+from fracbench.vocab import SPLITS_VERSION  # noqa: E402  (the current frozen splits)
 
 __all__ = ["__version__", "PROTOCOL_VERSION", "SPLITS_VERSION", "load"]
 

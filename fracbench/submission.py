@@ -20,22 +20,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from fracbench.atomic import write_text
+from fracbench.vocab import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASKS  # noqa: F401 (re-exported)
 
 SUBMISSION_SCHEMA = "fracbench.submission/v1"
 """The ``schema`` value of every v1 submission."""
 
-TASK_NAMES = ("classification", "localization", "segmentation")
-"""The benchmark's tasks, in the order they are documented."""
-
-SPLITS_VERSIONS = ("v1", "legacy")
-"""Splits versions a submission may declare: ``v1`` (the benchmark) or ``legacy``
-(the authors' positive-only split, for comparison with published numbers only)."""
-
-LEGACY_SPLITS_VERSION = "legacy"
-"""The authors' split (``Utilities/Fracture Split``): fractured images only, never on a leaderboard."""
-
-SCORABLE_SPLITS = ("validation", "test")
-"""Splits a submission may be made for (train is never scored)."""
+TASK_NAMES = TASKS
+"""The benchmark's tasks (:data:`fracbench.vocab.TASKS`)."""
 
 MAX_SUBMISSION_BYTES = 200 * 1024 * 1024
 """Largest accepted submission, uncompressed (checked before parsing and while un-gzipping)."""

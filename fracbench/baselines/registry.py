@@ -14,8 +14,8 @@ from __future__ import annotations
 import difflib
 
 from fracbench.errors import BaselineError
+from fracbench.vocab import TASKS
 
-TASKS = ("classification", "localization", "segmentation")
 
 KINDS = {"classification": ("default",), "localization": ("default",), "segmentation": ("unet", "box-ellipse")}
 """The baseline kinds of each task; the first is what ``baseline train TASK`` trains."""

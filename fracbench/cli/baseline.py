@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from fracbench.baselines.registry import TASKS
+from fracbench.vocab import TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from fracbench.convert import EXPORT_FORMATS, EXPORT_TASKS, IMPORT_FORMATS, IMPORT_TASKS
+from fracbench.vocab import SCORABLE_SPLITS, TASKS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", type=Path, default=None, help="built dataset dir (default: $FRACBENCH_DATA, cache dir)")
     e.add_argument("--out", type=Path, required=True,
                    help="directory to create (nnunet: your nnUNet_raw folder; Dataset501_FracAtlas/ is created in it)")
-    e.add_argument("--task", choices=("classification", "localization", "segmentation"), default=None,
+    e.add_argument("--task", choices=TASKS, default=None,
                    help="annotations to write: yolo localization (default) or segmentation; coco segmentation "
                    "(default, boxes + polygons) or localization (boxes only)")
     e.add_argument("--segment", action="store_true", help="yolo: write YOLO-seg polygons (same as --task segmentation)")
@@ -42,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     i.add_argument("format", choices=IMPORT_FORMATS, help="what PATH holds")
     i.add_argument("path", type=Path, help="yolo: the labels/ directory; coco: results JSON; csv: the CSV")
-    i.add_argument("--split", choices=("validation", "test"), default="test", help="split predicted (default test)")
-    i.add_argument("--task", choices=("classification", "localization", "segmentation"), default=None,
+    i.add_argument("--split", choices=SCORABLE_SPLITS, default="test", help="split predicted (default test)")
+    i.add_argument("--task", choices=TASKS, default=None,
                    help="submission task (default: localization for yolo and coco, classification for csv); "
                    "classification from detections scores each image by its most confident box")
     i.add_argument("--out", type=Path, required=True, help="submission JSON to write")

@@ -41,7 +41,8 @@ def run_build(args: argparse.Namespace) -> int:
 
     from fracbench.cli import console, err_console
     from fracbench.dataset.build import build_dataset
-    from fracbench.dataset.features import CONFIGS, SPLITS
+    from fracbench.dataset.features import CONFIGS
+    from fracbench.vocab import SPLITS
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:

@@ -204,7 +204,7 @@ def fold_table(manifest) -> tuple[list[str], list[list[str]]]:
 def legacy_table(split, manifest) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the authors' split, regions taken from the v1 manifest."""
     from fracbench.release.records import REGIONS
-    from fracbench.splits.manifest import SPLITS
+    from fracbench.vocab import SPLITS
 
     region = {r.image_id: r.region for r in manifest.rows}
     header = ["split", "images (all fractured)", *REGIONS, "not in manifest"]

@@ -28,6 +28,7 @@ from typing import Any
 from fracbench.convert.detections import Detection, file_stem, load_json, polygon_box, predictions_error
 from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file, write_json
 from fracbench.errors import SubmissionError
+from fracbench.vocab import SPLITS
 
 CATEGORY = {"id": 1, "name": "fractured", "supercategory": "fracture"}
 """The one COCO category of every fracbench export."""
@@ -142,7 +143,7 @@ def write_coco(source: BuiltDataset, tmp: Path, summary: ExportSummary, tick: Ca
         tick: called once per image.
     """
     polygons = summary.task == "segmentation"
-    for split in ("train", "validation", "test"):
+    for split in SPLITS:
         rows = []
         for row in source.rows(split, _COLUMNS):
             data, image_id = row.pop("image")["bytes"], row["image_id"]

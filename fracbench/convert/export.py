@@ -22,10 +22,10 @@ from typing import Any
 
 from fracbench.convert import EXPORT_FORMATS, EXPORT_TASKS
 from fracbench.errors import DatasetError
+from fracbench.vocab import SPLITS
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 """The built dataset's splits, in order."""
 
 SOURCE_CONFIG = "segmentation"

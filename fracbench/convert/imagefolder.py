@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file
+from fracbench.vocab import SPLITS
 
 CLASS_DIRS = ("not_fractured", "fractured")
 """Directory per fracbench label (index = label)."""
@@ -31,7 +32,7 @@ def write_imagefolder(source: BuiltDataset, tmp: Path, summary: ExportSummary, t
         summary: filled in with counts per split and a note on class indices.
         tick: called once per image.
     """
-    for split in ("train", "validation", "test"):
+    for split in SPLITS:
         for label in (0, 1):  # both class folders exist even where a split has none of a class
             (tmp / split / CLASS_DIRS[label]).mkdir(parents=True, exist_ok=True)
         for row in source.rows(split, _COLUMNS):

@@ -204,7 +204,8 @@ def import_predictions(
 
 def _dataset_images(data: str | Path | None, split: str, task: str):
     """Ground truth of the split, and ``(width, height)`` of every image of the dataset."""
-    from fracbench.convert.export import SPLITS, BuiltDataset
+    from fracbench.convert.export import BuiltDataset
+    from fracbench.vocab import SPLITS
     from fracbench.dataset.groundtruth import load_ground_truth
 
     gt = load_ground_truth(data, split, task=task)

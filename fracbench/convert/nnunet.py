@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from fracbench.convert.export import BuiltDataset, ExportSummary, write_file, write_json
 from fracbench.errors import DatasetError
+from fracbench.vocab import SPLITS
 
 if TYPE_CHECKING:
     from fracbench.splits.manifest import SplitManifest
@@ -153,7 +154,7 @@ def write_nnunet(
     split_manifest = fold_manifest(source, manifest)
     groups = {r.image_id: r.group_id for r in split_manifest.rows}
     cases: set[str] = set()
-    for split in ("train", "validation", "test"):
+    for split in SPLITS:
         images, labels = ("imagesTr", "labelsTr") if split != "test" else ("imagesTs", "labelsTs")
         for row in source.rows(split, _COLUMNS):
             case = row["image_id"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fracbench.atomic import directory, write_text
-from fracbench.dataset.features import LABEL_NAMES, PIXEL_COLUMNS, SPLITS, column_names, features_for
+from fracbench.dataset.features import LABEL_NAMES, PIXEL_COLUMNS, column_names, features_for
 from fracbench.dataset.load import METADATA_FILENAME, METADATA_SCHEMA
 from fracbench.dataset.pixels import MaskEncoder, encode_image
 from fracbench.dataset.rows import annotation_columns, base_columns, pixel_cell
@@ -29,6 +29,8 @@ from fracbench.dataset.shards import MAX_SHARD_BYTES, ShardWriter, dataset_finge
 from fracbench.errors import DatasetError, SplitError
 from fracbench.release.records import ImageRecord, Release
 from fracbench.splits.manifest import ManifestRow, SplitManifest
+from fracbench.vocab import SPLITS
+from fracbench.vocab import TASKS as V1_CONFIGS
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,6 @@ DATASET_VERSION = "1.0.0"
 """Version of the built dataset's content and layout; a change of either is a new version."""
 
 
-V1_CONFIGS = ("classification", "localization", "segmentation")
 """Configs over the manifest's leakage-aware splits (``legacy`` uses the authors' split)."""
 
 SHARED_CONFIG = "segmentation"

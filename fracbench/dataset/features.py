@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fracbench.vocab import LEGACY_SPLITS_VERSION, TASKS
+
 if TYPE_CHECKING:  # datasets is heavy; imported inside the functions that need it
     import datasets
 
-CONFIGS = ("classification", "localization", "segmentation", "legacy")
+CONFIGS = (*TASKS, LEGACY_SPLITS_VERSION)
 """Every config a build writes; ``classification`` is the default."""
 
 DEFAULT_CONFIG = "classification"
 
-SPLITS = ("train", "validation", "test")
 
 LABEL_NAMES = ("not_fractured", "fractured")
 """ClassLabel names: index 0 is not fractured, 1 fractured."""

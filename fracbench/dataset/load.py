@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fracbench.dataset.features import CONFIGS, SPLITS
+from fracbench.dataset.features import CONFIGS
 from fracbench.dataset.locate import resolve_data_dir
 from fracbench.errors import DatasetError
+from fracbench.vocab import SPLITS
 
 if TYPE_CHECKING:
     import datasets

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from fracbench.leaderboard.entry import LeaderboardEntry
 from fracbench.leaderboard.ranking import RankedEntry, rank_entries
+from fracbench.vocab import TASKS as TASK_ORDER
 
-TASK_ORDER = ("classification", "localization", "segmentation")
 """Tabs/sections in this order; any other task follows alphabetically."""
 
 TASK_CURVES = {"classification": ("roc",), "localization": ("froc", "pr_iou50"), "segmentation": ("pr_iou50",)}

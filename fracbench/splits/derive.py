@@ -37,7 +37,8 @@ from typing import Any
 
 from fracbench.errors import SplitError
 from fracbench.release.records import ImageRecord, Release
-from fracbench.splits.manifest import N_FOLDS, SPLITS, ManifestRow, group_id_for, write_manifest
+from fracbench.splits.manifest import N_FOLDS, ManifestRow, group_id_for, write_manifest
+from fracbench.vocab import SPLITS
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from fracbench.atomic import write_bytes
 from fracbench.errors import SplitError
 from fracbench.release.records import Release
-from fracbench.splits.manifest import SPLITS, sha256_hex
+from fracbench.splits.manifest import sha256_hex
+from fracbench.vocab import SPLITS
 
 COLUMNS = ("image_id", "split")
 """Columns of the legacy manifest."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from fracbench.atomic import write_bytes, write_text
 from fracbench.errors import SplitError
 from fracbench.release.records import REGIONS
+from fracbench.vocab import SPLITS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 COLUMNS = ("image_id", "group_id", "split", "fold", "label", "region", "hardware", "scored", "exclude_reason")
 """The manifest's columns, in order."""
 
-SPLITS = ("train", "validation", "test")
 """Split names, in the order they are reported."""
 
 N_FOLDS = 5

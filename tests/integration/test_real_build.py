@@ -16,7 +16,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from fracbench.dataset.build import build_dataset
-from fracbench.dataset.features import CONFIGS, SPLITS, column_names
+from fracbench.dataset.features import CONFIGS, column_names
+from fracbench.vocab import SPLITS
 from fracbench.dataset.groundtruth import load_ground_truth
 from fracbench.errors import SplitError
 

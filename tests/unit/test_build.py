@@ -16,7 +16,8 @@ import yaml
 from PIL import Image, ImageFile
 
 from fracbench.dataset.build import build_dataset
-from fracbench.dataset.features import CONFIGS, SPLITS, column_names
+from fracbench.dataset.features import CONFIGS, column_names
+from fracbench.vocab import SPLITS
 from fracbench.dataset.shards import dataset_fingerprint, file_sha256
 from fracbench.errors import DatasetError, DatasetNotFoundError
 from fracbench.release.images import decode
