@@ -177,20 +177,6 @@ def test_ship_round_trips_fp16_weights_and_refuses_altered_files(tiny_dataset, t
         load_reference("classification", folder)
 
 
-SHIPPED = read_record()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("task", ["classification", "localization", "segmentation"])
-def test_shipped_reference_predicts_by_task_name(task, tiny_dataset, tmp_path):  # noqa: F811
-    assert task in SHIPPED, "the reference runs ship with the package (fracbench/baselines/reference/)"
-    sub = predict(task, "test", data=tiny_dataset, device="cpu", cache_dir=tmp_path / "cache")
-    assert sub["task"] == task and len(sub["predictions"]) == 6
-    parse_submission(json.loads(write_submission(sub, tmp_path / "p.json").read_text()))
-    with pytest.raises(BaselineError, match="--data"):
-        predict(task, "test")
-
-
 def test_youden_threshold_matches_scikit_learn():
     from sklearn.metrics import roc_curve
 
