@@ -108,6 +108,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", type=Path, required=True, help="card file to write")
     c.set_defaults(func=run_card)
 
+    from fracbench.cli.hub import add_publish_arguments
+
+    u = cmds.add_parser("publish", help="upload the shipped reference runs and their cards to a Hub model repo",
+                        description="Upload the shipped reference weights, references.json and the model cards "
+                        "to a Hugging Face model repository in one commit (token from HF_TOKEN or `hf auth login`, "
+                        "never printed); --dry-run lists every file with its sha256.")
+    add_publish_arguments(u, "model")
+    u.add_argument("--cards", type=Path, default=Path("cards"), help="folder of model-TASK.md cards (default ./cards)")
+    u.set_defaults(func=run_publish)
+
     e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
     e.add_argument("run", type=Path, help="a trained classification run directory")
     e.add_argument("--split", default="test", help="test (default) or validation")
@@ -217,6 +227,40 @@ def run_gpu_pack(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     console.print(f"[green]packed[/green] {args.out}: {counts}; {manifest['bytes'] / 2**20:.1f} MiB", highlight=False)
     return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """Stage the reference folder and cards, then plan/push them as one Hub model commit."""
+    import shutil
+    import tempfile
+
+    from fracbench.baselines.reference import REFERENCE_DIR, read_record
+    from fracbench.cli.hub import publish_plan
+    from fracbench.dataset.hub import plan_upload
+    from fracbench.errors import BaselineError
+
+    record = read_record()
+    if not record:
+        raise BaselineError(f"{REFERENCE_DIR}: no shipped reference runs to publish")
+    with tempfile.TemporaryDirectory(prefix="fracbench-publish-") as tmp:
+        stage = Path(tmp)
+
+        def plan_for():
+            for name in sorted({e["weights"] for e in record.values()}) + ["references.json"]:
+                shutil.copyfile(REFERENCE_DIR / name, stage / name)
+            cards = sorted(Path(args.cards).glob("model-*.md"))
+            for card in cards:
+                shutil.copyfile(card, stage / card.name)
+            rows = "\n".join(f"- {t}: `{e['weights']}` (sha256 `{e['sha256']}`)" for t, e in sorted(record.items()))
+            links = "\n".join(f"- [{c.stem}]({c.name})" for c in cards)
+            (stage / "README.md").write_text(
+                "---\nlicense: apache-2.0\ntags: [fracbench, fracatlas, medical-imaging]\n---\n\n"
+                "# fracbench reference runs on FracAtlas splits v1\n\n"
+                "Load with `fracbench baseline predict TASK --data DIR` (the weights also ship inside fracbench).\n\n"
+                f"{rows}\n\nModel cards:\n\n{links}\n", encoding="utf-8")
+            return plan_upload(stage), str(REFERENCE_DIR)
+
+        return publish_plan(args, plan_for, repo_type="model")
 
 
 def run_card(args: argparse.Namespace) -> int:

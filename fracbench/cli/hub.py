@@ -1,4 +1,4 @@
-"""``fracbench publish-dataset``: upload a built dataset directory to the Hugging Face Hub."""
+"""Hub uploads: ``fracbench publish-dataset`` (a built dataset) and the shared plan/push of every upload command."""
 
 from __future__ import annotations
 
@@ -19,36 +19,39 @@ def register(sub: argparse._SubParsersAction) -> None:
             "uploads nothing."
         ),
     )
-    p.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub dataset repository")
+    add_publish_arguments(p, "dataset")
     p.add_argument("--data", default=None,
                    help="built dataset directory (default: $FRACBENCH_DATA, then the cache dir)")
+    p.set_defaults(func=run_publish_dataset)
+
+
+def add_publish_arguments(p: argparse.ArgumentParser, kind: str) -> None:
+    """The options every Hub upload command shares."""
+    p.add_argument("--repo-id", required=True, metavar="ORG/NAME", help=f"the Hub {kind} repository")
     p.add_argument("--dry-run", action="store_true", help="print the upload plan; upload nothing")
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--revision", default=None, metavar="BRANCH",
                    help="commit to this branch (created if missing); with --create-pr, the PR's base")
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     p.add_argument("--message", default=None, help="commit message")
-    p.set_defaults(func=run_publish_dataset)
 
 
-def run_publish_dataset(args: argparse.Namespace) -> int:
-    """Plan the upload, then print it (--dry-run) or push it."""
+def publish_plan(args: argparse.Namespace, plan_for, *, repo_type: str) -> int:
+    """Check the repo id and token, plan (``plan_for() -> (UploadPlan, source label)``), then print or push."""
     from fracbench.cli import console
-    from fracbench.dataset.hub import plan_dataset_upload, push, resolve_token
-    from fracbench.dataset.locate import resolve_data_dir
+    from fracbench.dataset.hub import push, resolve_token
 
     if "/" not in args.repo_id:
         raise HubError(f"--repo-id {args.repo_id!r} must be ORG/NAME (e.g. my-lab/fracatlas-bench)")
-    token = None if args.dry_run else resolve_token()  # fail before hashing a large dataset
-    data = resolve_data_dir(args.data)
-    plan = plan_dataset_upload(data)
+    token = None if args.dry_run else resolve_token()  # fail before hashing large files
+    plan, source = plan_for()
     where = f"PR against {args.revision or 'main'}" if args.create_pr else f"branch {args.revision or 'main'}"
 
     def say(line: str) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     if args.dry_run:
-        say(f"upload plan (dry run, nothing sent): {data} -> dataset {args.repo_id}, {where}"
+        say(f"upload plan (dry run, nothing sent): {source} -> {repo_type} {args.repo_id}, {where}"
             f"{', private' if args.private else ''}")
         say(f"{'sha256':<64}  {'bytes':>13}  path in repo")
         for f in plan.files:
@@ -56,11 +59,23 @@ def run_publish_dataset(args: argparse.Namespace) -> int:
         say(f"total: {len(plan.files)} files, {plan.total_size:,} bytes")
         return 0
     with console.status(f"uploading {len(plan.files)} files ({plan.total_size:,} bytes) to {args.repo_id}"):
-        result = push(plan, args.repo_id, repo_type="dataset", create_pr=args.create_pr,
+        result = push(plan, args.repo_id, repo_type=repo_type, create_pr=args.create_pr,
                       private=True if args.private else None, revision=args.revision,
                       token=token, commit_message=args.message)
     if result.pr_url:
         say(f"pull request: {result.pr_url}")
     else:
-        say(f"committed {len(plan.files)} files to dataset {args.repo_id}: {result.commit_url or result.oid}")
+        say(f"committed {len(plan.files)} files to {repo_type} {args.repo_id}: {result.commit_url or result.oid}")
     return 0
+
+
+def run_publish_dataset(args: argparse.Namespace) -> int:
+    """Plan the upload of a built dataset, then print it (--dry-run) or push it."""
+    from fracbench.dataset.hub import plan_dataset_upload
+    from fracbench.dataset.locate import resolve_data_dir
+
+    def plan_for():
+        data = resolve_data_dir(args.data)
+        return plan_dataset_upload(data), str(data)
+
+    return publish_plan(args, plan_for, repo_type="dataset")
