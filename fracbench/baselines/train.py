@@ -68,6 +68,8 @@ class TrainConfig:
         ema_decay: exponential moving average of the weights, validated and saved (0: off;
             None: the baseline's).
         val_every: validate every this many epochs (and always after the last).
+        stop_after: end the process cleanly after this epoch, unfinished (continue with
+            ``resume``; with a different ``epochs`` the schedule is re-planned from there).
     """
 
     task: str
@@ -92,6 +94,7 @@ class TrainConfig:
     backbone_lr: float | None = None
     ema_decay: float | None = None
     val_every: int = 1
+    stop_after: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -232,19 +235,29 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
 
     state = {"epoch": 0, "step": 0, "best_metric": None, "best_epoch": None, "history": [], "elapsed_s": 0.0}
     saved_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "workers", "time_limit_min", "device",
-                                                                   "threads", "cache_dir", "out", "data")}
+                                                                   "threads", "cache_dir", "out", "data",
+                                                                   "stop_after")}
     if cfg.resume:
         ckpt = torch.load(last, map_location=device, weights_only=False)
-        if ckpt["config"] != saved_cfg:
-            diff = {k: (ckpt["config"].get(k), v) for k, v in saved_cfg.items() if ckpt["config"].get(k) != v}
+        diff = {k: (ckpt["config"].get(k), v) for k, v in saved_cfg.items() if ckpt["config"].get(k) != v}
+        replan = set(diff) == {"epochs"}
+        if diff and not replan:
             raise BaselineError(f"--resume: {last} was trained with other settings {diff} (saved, given); "
-                                "resume with the same options or start a new --out")
+                                "resume with the same options (only --epochs may change) or start a new --out")
+        if replan and cfg.epochs < ckpt["state"]["epoch"]:
+            raise BaselineError(f"--resume --epochs {cfg.epochs}: {last} has already run "
+                                f"{ckpt['state']['epoch']} epochs")
         model.load_state_dict(ckpt["model"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
+        if replan:  # a new length: the cosine schedule continues from this step towards the new end
+            state.setdefault("replans", []).append(
+                {"after_epoch": state["epoch"], "epochs_from": diff["epochs"][0], "epochs_to": cfg.epochs})
+            log.warning("--resume: schedule re-planned from %s to %d epochs after epoch %d",
+                        diff["epochs"][0], cfg.epochs, state["epoch"])
         restore_rng(ckpt["rng"])
         log.info("resumed %s at epoch %d", out, state["epoch"])
     if main:
@@ -317,6 +330,9 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             log.info("epoch %d: %s", epoch + 1, record)
         if world > 1:
             dist.barrier()
+        if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
+            log.warning("--stop-after %d: stopping; continue with --resume", cfg.stop_after)
+            return {"stopped_after": epoch + 1, "rank": rank}
         if cfg.time_limit_min is not None and epoch + 1 < cfg.epochs:
             if state["elapsed_s"] + epoch_s > cfg.time_limit_min * 60:
                 stopped_early = True
@@ -412,6 +428,7 @@ def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, st
     summary = {
         "task": cfg.task, "config": {**asdict(cfg)}, "epochs_run": state["epoch"], "stopped_early": stopped_early,
         "best_epoch": state["best_epoch"], f"best_val_{baseline.metric}": state["best_metric"],
+        "replans": state.get("replans", []),
         "postprocessing": post, "wall_time_s": round(state["elapsed_s"], 1), "history": state["history"],
         "train_images": n_train,
         "validation_images": len(val_split), "final_weights_sha256": final_digest, "provenance": provenance(),

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=None, help="batch size per process (default: the baseline's)")
     t.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default: the baseline's)")
     t.add_argument("--seed", type=int, default=0, help="seed of order, augmentation and new layers (default 0)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last epoch (same options; --epochs may change)")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto (CUDA if present)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -56,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="validate and keep an exponential moving average of the weights (default: the baseline's; 0 off)")
     t.add_argument("--val-every", type=int, default=1, metavar="N",
                    help="validate every N epochs and after the last (default 1)")
+    t.add_argument("--stop-after", type=int, default=None, metavar="N",
+                   help="end cleanly after epoch N, unfinished; continue with --resume (a different --epochs "
+                   "then re-plans the schedule from that step)")
     t.add_argument("--no-pretrained", action="store_true", help="random init instead of the ImageNet weights")
     t.set_defaults(func=run_train)
 
@@ -170,11 +174,13 @@ def run_train(args: argparse.Namespace) -> int:
         cache_dir=str(args.cache) if args.cache else None, threads=args.threads,
         pretrained=not args.no_pretrained, negatives_per_positive=args.negatives_per_positive,
         freeze_stages=args.freeze_stages, crop=args.crop, backbone_lr=args.backbone_lr, ema_decay=args.ema_decay,
-        val_every=args.val_every,
+        val_every=args.val_every, stop_after=args.stop_after,
     )
     with _progress() as progress:
         summary = train(cfg, progress=_Bars(progress))
-    if summary:
+    if summary and "stopped_after" in summary:
+        console.print(f"stopped after epoch {summary['stopped_after']}; continue with --resume", highlight=False)
+    elif summary:
         metric = next(k for k in summary if k.startswith("best_val_"))
         console.print(f"[green]done[/green] {args.out}: {summary['epochs_run']} epochs in "
                       f"{summary['wall_time_s']:.0f} s, best epoch {summary['best_epoch']} "

@@ -188,3 +188,20 @@ def test_youden_threshold_matches_scikit_learn():
         p = np.round(np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1), 2)  # ties on purpose
         fpr, tpr, thr = roc_curve(y, p)
         assert youden_threshold(p, y) == pytest.approx(min(thr[int(np.argmax(tpr - fpr))], 1.0))
+
+
+@pytest.mark.slow
+def test_stop_then_resume_with_a_new_length_is_deterministic(tiny_dataset, tmp_path):  # noqa: F811
+    finals = []
+    for name in ("a", "b"):
+        first = train(_cfg("classification", tiny_dataset, tmp_path / name, tmp_path / "cache", epochs=4,
+                           stop_after=1, val_every=2))
+        assert first["stopped_after"] == 1 and not (tmp_path / name / "run.json").exists()
+        done = train(_cfg("classification", tiny_dataset, tmp_path / name, tmp_path / "cache", epochs=2,
+                          val_every=2, resume=True))
+        assert done["epochs_run"] == 2 and done["replans"] == [{"after_epoch": 1, "epochs_from": 4, "epochs_to": 2}]
+        finals.append(done["final_weights_sha256"])
+    assert finals[0] == finals[1]
+    with pytest.raises(BaselineError, match="other settings"):
+        train(_cfg("classification", tiny_dataset, tmp_path / "a", tmp_path / "cache", epochs=3, lr=0.5,
+                   resume=True))
