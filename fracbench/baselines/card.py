@@ -103,6 +103,7 @@ def render_card(task: str, entry: dict, test: dict, validation: dict, sizes: dic
     """The card's markdown (YAML front matter first)."""
     import yaml
 
+    reproduce = [part.strip() for line in reproduce for part in line.split("; ") if part.strip()]
     main = test["main_score"]
     front = {
         "model_name": model_name, "task": task, "kind": entry.get("kind") or "default",
