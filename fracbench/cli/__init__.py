@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from fracbench import __version__
 from fracbench.errors import FracbenchError
@@ -24,6 +26,21 @@ GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderb
 
 console = Console()
 err_console = Console(stderr=True)
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (terminal escape sequences) and bidi overrides: shown as escapes, never obeyed."""
+
+
+def safe(value: object) -> str:
+    """``value`` as text to embed in a rich markup line: markup escaped, control characters made visible.
+
+    Every message that quotes user input or file content goes through here (the one escaping point
+    of CLI output): a path like ``/tmp/[bold]x`` prints as typed, ``[x, y, w, h]`` survives, and an
+    ESC in a model name cannot move the cursor.
+    """
+    text = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       str(value))
+    return escape(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
                     if close:
                         message = f"unknown command '{bad}'. Did you mean: {close[0]}?"
         self.print_usage(sys.stderr)
-        err_console.print(f"[red]error:[/red] {message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {safe(message)}", highlight=False)
         raise SystemExit(2)
 
 
@@ -70,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FracbenchError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {safe(exc)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print(

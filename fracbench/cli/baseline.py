@@ -164,7 +164,7 @@ def _progress():
 def run_train(args: argparse.Namespace) -> int:
     """Train one baseline and print its summary."""
     from fracbench.baselines.train import TrainConfig, train
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.dataset.locate import resolve_data_dir
 
     cfg = TrainConfig(
@@ -182,7 +182,7 @@ def run_train(args: argparse.Namespace) -> int:
         console.print(f"stopped after epoch {summary['stopped_after']}; continue with --resume", highlight=False)
     elif summary:
         metric = next(k for k in summary if k.startswith("best_val_"))
-        console.print(f"[green]done[/green] {args.out}: {summary['epochs_run']} epochs in "
+        console.print(f"[green]done[/green] {safe(args.out)}: {summary['epochs_run']} epochs in "
                       f"{summary['wall_time_s']:.0f} s, best epoch {summary['best_epoch']} "
                       f"{metric[9:]} {summary[metric]:.4f}", highlight=False)
     return 0
@@ -191,7 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     """Write the submission file of a run for one split."""
     from fracbench.baselines.predict import predict, write_submission
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
 
     with _progress() as progress:
         sub = predict(args.run, args.split, data=args.data, splits_version=args.splits_version, device=args.device,
@@ -200,7 +200,8 @@ def run_predict(args: argparse.Namespace) -> int:
     stem = "preds" if Path(args.run).is_dir() else f"preds-{sub['task']}"
     out = args.out or default_dir / f"{stem}-{args.splits_version}-{args.split}.json"
     write_submission(sub, out)
-    console.print(f"[green]wrote[/green] {out}: {len(sub['predictions'])} images, task {sub['task']}", highlight=False)
+    console.print(f"[green]wrote[/green] {safe(out)}: {len(sub['predictions'])} images, task {sub['task']}",
+                  highlight=False)
     return 0
 
 
@@ -208,7 +209,7 @@ def run_ship(args: argparse.Namespace) -> int:
     """Write the fp16 weights and record of a reference run."""
     from fracbench.baselines.predict import fit_postprocessing
     from fracbench.baselines.reference import REFERENCE_DIR, ship
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
 
     post = None
     if args.kind:
@@ -217,21 +218,22 @@ def run_ship(args: argparse.Namespace) -> int:
     training = {k: v for k, v in (("command", args.command), ("note", args.note)) if v}
     entry = ship(args.run, args.task, kind=args.kind, postprocessing=post, training=training,
                  folder=args.folder or REFERENCE_DIR)
-    console.print(f"[green]shipped[/green] {args.task}: {entry['weights']} sha256 {entry['sha256']}", highlight=False)
+    console.print(f"[green]shipped[/green] {args.task}: {safe(entry['weights'])} sha256 {entry['sha256']}",
+                  highlight=False)
     return 0
 
 
 def run_gpu_pack(args: argparse.Namespace) -> int:
     """Write a GPU pack and say its size."""
     from fracbench.baselines.gpu import pack
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.dataset.locate import resolve_data_dir
 
     with _progress() as progress:
         manifest = pack(resolve_data_dir(args.data), args.out, size=args.size, quality=args.quality,
                         wheels=args.wheels, cache_dir=args.cache, progress=_Bars(progress))
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
-    console.print(f"[green]packed[/green] {args.out}: {counts}; {manifest['bytes'] / 2**20:.1f} MiB", highlight=False)
+    console.print(f"[green]packed[/green] {safe(args.out)}: {counts}; {manifest['bytes'] / 2**20:.1f} MiB", highlight=False)
     return 0
 
 
@@ -272,23 +274,23 @@ def run_publish(args: argparse.Namespace) -> int:
 def run_card(args: argparse.Namespace) -> int:
     """Write a reference's model card."""
     from fracbench.baselines.card import write_card
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.dataset.locate import resolve_data_dir
 
     data = resolve_data_dir(args.data) if args.test_preds is not None else None
     out = write_card(args.task, test_result=args.test_result, validation_result=args.validation_result,
                      out=args.out, test_preds=args.test_preds, data=data, reproduce=args.reproduce)
-    console.print(f"[green]wrote[/green] {out}", highlight=False)
+    console.print(f"[green]wrote[/green] {safe(out)}", highlight=False)
     return 0
 
 
 def run_explain(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for a classification run's positive predictions."""
     from fracbench.baselines.explain import explain
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
 
     with _progress() as progress:
         written = explain(args.run, args.split, args.out, data=args.data, limit=args.limit, device=args.device,
                           progress=_Bars(progress))
-    console.print(f"[green]wrote[/green] {len(written)} overlays to {args.out}", highlight=False)
+    console.print(f"[green]wrote[/green] {len(written)} overlays to {safe(args.out)}", highlight=False)
     return 0
