@@ -34,6 +34,13 @@ def real_release() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def real_absent(real_release) -> int:
+    """How many release images the real copy lacks: 249 in the partial copy (its MISSING.txt), 0 complete."""
+    listing = real_release.parent / "MISSING.txt"
+    return sum(1 for line in listing.read_text().splitlines() if line.strip()) if listing.is_file() else 0
+
+
 @pytest.fixture(autouse=True)
 def _isolated_hf_cache(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's Hugging Face cache, and nothing goes online."""

@@ -1,6 +1,7 @@
-"""read_release on the real FracAtlas release (the partial copy CI has; skips without it).
+"""read_release on the real FracAtlas release (the partial copy CI has, or a complete one; skips without it).
 
-The partial copy lacks the 249 largest Non_fractured images. All 59 truncated and all 25
+The partial copy lacks the 249 largest Non_fractured images (listed in its MISSING.txt); every
+count that depends on it follows ``real_absent`` (249 there, 0 with a complete copy). All 59 truncated and all 25
 EXIF-rotated images are small and present, so every pixel-level count below is the
 release's own, not the partial copy's; only greyscale (605 in the release) is counted on
 the present images. ``FRACBENCH_RAW_COMPLETE`` (a complete copy) enables one more test.
@@ -41,36 +42,43 @@ def _missing_txt(root: Path) -> list[str] | None:
     return sorted(line.strip().removeprefix("FracAtlas/") for line in listing.read_text().splitlines() if line.strip())
 
 
-def test_counts(partial):
+def test_counts(partial, real_absent):
     records = partial.records
     assert len(records) == 4083
     assert sum(len(r.instances) for r in records) == 922
     assert sum(r.fractured for r in records) == 717
     assert {k: len(v) for k, v in partial.legacy_split.items()} == {"train": 574, "validation": 82, "test": 61}
-    assert sum(r.present for r in records) == 3834
+    assert sum(r.present for r in records) == 4083 - real_absent
 
 
-def test_identity_partial_2023(partial):
+def test_identity_2023(partial, real_absent):
     assert partial.identity == "fracatlas-2023"
-    assert partial.identity_note == "FracAtlas 2023 release, partial: 249 images absent"
-    assert partial.fingerprint != FRACATLAS_2023.fingerprint  # it covers only the files present
+    if real_absent:
+        assert partial.identity_note == f"FracAtlas 2023 release, partial: {real_absent} images absent"
+        assert partial.fingerprint != FRACATLAS_2023.fingerprint  # it covers only the files present
+    else:
+        assert partial.identity_note == "FracAtlas 2023 release, complete"
+        assert partial.fingerprint == FRACATLAS_2023.fingerprint
 
 
-def test_missing(partial, real_release):
-    assert len(partial.missing) == 249
+def test_missing(partial, real_release, real_absent):
+    assert len(partial.missing) == real_absent
     assert all(p.startswith("images/Non_fractured/") for p in partial.missing)
     absent = [r for r in partial.records if not r.present]
-    assert len(absent) == 249 and all(r.quality_flags == ("missing",) and r.width and r.height for r in absent)
+    assert len(absent) == real_absent and all(r.quality_flags == ("missing",) and r.width and r.height for r in absent)
     listed = _missing_txt(real_release)
     if listed is not None:
         assert partial.missing == listed
 
 
-def test_without_allow_missing_names_the_249(real_release, partial):
+def test_without_allow_missing_names_every_absent_file(real_release, partial, real_absent):
+    if not real_absent:
+        assert read_release(real_release).missing == []
+        return
     with pytest.raises(MissingFilesError) as exc:
         read_release(real_release)
     assert exc.value.missing == partial.missing
-    assert "249 release files are absent" in str(exc.value) and "\n" not in str(exc.value)
+    assert f"{real_absent} release files are absent" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_truncated_and_validated_against_a_real_decode(partial, real_release):
