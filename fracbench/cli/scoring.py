@@ -148,11 +148,11 @@ def _value(v: float | None) -> str:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """``fracbench score``: print the metrics table, optionally write the Result JSON."""
-    from fracbench.atomic import write_text
     from fracbench.errors import SubmissionError
     from fracbench.score import score_submission
     from fracbench.tasks import get_task
 
+    _check_writable(args.json)
     with _progress() as bar:
         job = bar.add_task("bootstrap", total=None)
 
@@ -198,17 +198,43 @@ def cmd_score(args: argparse.Namespace) -> int:
     for note in getattr(result, "notes", None) or []:
         console.print(f"[bold yellow]warning:[/bold yellow] {escape(note)}", highlight=False)
     if args.json:
-        write_text(args.json, result.to_json())
-        console.print(f"wrote {escape(args.json)}", highlight=False)
+        _write_json(args.json, result.to_json())
     return 0
+
+
+def _check_writable(path) -> None:
+    """Refuse a ``--json`` destination that cannot be written, before any work is done."""
+    from pathlib import Path
+
+    from fracbench.errors import FracbenchError
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise FracbenchError(f"--json {p}: is a directory; expected a file path such as {p / 'result.json'}")
+    if not p.parent.is_dir():
+        raise FracbenchError(f"--json {p}: folder {p.parent} does not exist; create it or choose another path")
+
+
+def _write_json(path, text: str) -> None:
+    from fracbench.atomic import write_text
+    from fracbench.errors import FracbenchError
+
+    try:
+        write_text(path, text)
+    except OSError as exc:
+        raise FracbenchError(f"--json {path}: cannot write ({exc.strerror or exc}); the scores above are complete, "
+                             "rerun with a writable --json path to keep them") from None
+    console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``fracbench compare``: paired bootstrap difference of two submissions."""
-    from fracbench.atomic import write_text
     from fracbench.compare import compare_submissions
     from fracbench.errors import SubmissionError
 
+    _check_writable(args.json)
     try:
         cmp = compare_submissions(args.a, args.b, data=args.data, split=args.split, metric=args.metric, n_resamples=args.bootstrap, seed=args.seed)
     except SubmissionError as exc:
@@ -232,6 +258,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
             highlight=False,
         )
     if args.json:
-        write_text(args.json, cmp.to_json())
-        console.print(f"wrote {escape(args.json)}", highlight=False)
+        _write_json(args.json, cmp.to_json())
     return 0

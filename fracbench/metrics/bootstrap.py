@@ -23,6 +23,9 @@ import numpy as np
 from fracbench.metrics import Evaluation
 
 DEFAULT_RESAMPLES = 1000
+MAX_RESAMPLES = 100_000
+"""The one bound on user-chosen bootstrap work (CLI flags, stored entries): every draw goes through
+:func:`draw_groups`, which refuses more. 100,000 resamples of 816 images take minutes, not hours."""
 DEFAULT_SEED = 0
 CHUNK = 250
 """Resamples evaluated per batch (bounds memory)."""
@@ -57,12 +60,19 @@ def draw_groups(group_ids: Sequence[str], n_resamples: int = DEFAULT_RESAMPLES, 
 
     Args:
         group_ids: the group of each scored image.
-        n_resamples: number of resamples (0 gives none).
+        n_resamples: number of resamples (0 gives none), at most :data:`MAX_RESAMPLES`.
         seed: seed of ``numpy.random.default_rng``.
+
+    Raises:
+        ScoringError: ``n_resamples`` outside ``0..MAX_RESAMPLES``.
 
     Returns:
         GroupResamples: per-group draw counts and the image -> group index.
     """
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or not 0 <= n_resamples <= MAX_RESAMPLES:
+        from fracbench.errors import ScoringError
+
+        raise ScoringError(f"bootstrap resamples: expected an integer from 0 to {MAX_RESAMPLES:,}, found {n_resamples!r}")
     names, image_group = np.unique(np.asarray(group_ids, dtype=str), return_inverse=True)
     g = names.size
     rng = np.random.default_rng(seed)

@@ -26,3 +26,37 @@ def test_argparse_errors_go_through_the_same_point(capsys):
         main(["score", "--bootstrap", "[/x]"])
     assert exc.value.code == 2
     assert "[/x]" in capsys.readouterr().err
+
+
+def _submission(built_v1, tmp_path):
+    import json
+
+    from fracbench.dataset.groundtruth import load_ground_truth
+    from tests.synthetic_gt import perfect_predictions, submission
+
+    gt = load_ground_truth(built_v1, "test")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(submission(gt, "classification", perfect_predictions(gt, "classification"))))
+    return path
+
+
+@pytest.mark.parametrize("n", ["1000000000", "100001"])
+def test_bootstrap_work_is_bounded_in_one_place(n, built_v1, tmp_path, capsys):
+    from fracbench.errors import ScoringError
+    from fracbench.metrics.bootstrap import draw_groups
+
+    assert main(["score", str(_submission(built_v1, tmp_path)), "--data", str(built_v1), "--bootstrap", n]) == 1
+    err = capsys.readouterr().err
+    assert "100,000" in err and "Traceback" not in err
+    with pytest.raises(ScoringError):
+        draw_groups(["a", "b"], int(n))
+
+
+def test_unwritable_json_is_refused_before_scoring(built_v1, tmp_path, capsys):
+    sub = _submission(built_v1, tmp_path)
+    assert main(["score", str(sub), "--data", str(built_v1), "--json", str(tmp_path)]) == 1
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["score", str(sub), "--data", str(built_v1), "--json", str(tmp_path / "no" / "r.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["score", str(sub), "--data", str(built_v1), "--bootstrap", "0", "--json", str(tmp_path / "r.json")]) == 0
+    assert (tmp_path / "r.json").is_file()
