@@ -100,6 +100,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cache", type=Path, default=None, help="decode cache dir")
     g.set_defaults(func=run_gpu_pack)
 
+    m = cmds.add_parser("combine", help="classification from classifier + detector scores (weight fit on validation)",
+                        description="Write a classification submission whose score is w x the classifier's "
+                        "probability + (1 - w) x the detector's top box score, w and the threshold chosen on the "
+                        "validation pair by AUROC and Youden's J. Reported apart from the classifier alone.")
+    m.add_argument("--cls-validation", type=Path, required=True, help="classifier submission, validation")
+    m.add_argument("--det-validation", type=Path, required=True, help="detector submission, validation")
+    m.add_argument("--cls", type=Path, required=True, help="classifier submission of the split to write")
+    m.add_argument("--det", type=Path, required=True, help="detector submission of the same split")
+    m.add_argument("--data", type=Path, default=None, help="built dataset dir (validation labels)")
+    m.add_argument("--out", type=Path, required=True, help="submission to write")
+    m.set_defaults(func=run_combine)
+
     c = cmds.add_parser("card", help="write the model card of a shipped reference from measured results",
                         description="Write cards/model-TASK.md from the shipped record and the results "
                         "`fracbench score --json` wrote for its test and validation submissions.")
@@ -269,6 +281,21 @@ def run_publish(args: argparse.Namespace) -> int:
             return plan_upload(stage), str(REFERENCE_DIR)
 
         return publish_plan(args, plan_for, repo_type="model")
+
+
+def run_combine(args: argparse.Namespace) -> int:
+    """Fit the combination on validation and write the combined submission."""
+    from fracbench.baselines.combine import combine_files
+    from fracbench.baselines.predict import write_submission
+    from fracbench.cli import console, safe
+    from fracbench.dataset.locate import resolve_data_dir
+
+    sub, fitted = combine_files(args.cls_validation, args.det_validation, args.cls, args.det,
+                                resolve_data_dir(args.data))
+    write_submission(sub, args.out)
+    console.print(f"[green]wrote[/green] {safe(args.out)}: weight {fitted['weight']:g}, threshold "
+                  f"{fitted['threshold']:.4f}, validation AUROC {fitted['validation_auroc']:.4f}", highlight=False)
+    return 0
 
 
 def run_card(args: argparse.Namespace) -> int:

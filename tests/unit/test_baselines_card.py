@@ -47,3 +47,38 @@ def test_card_renders_the_results_it_is_given(built_v1, tmp_path):
     shown = f"{ap50['value']:.3f}" + (f" [{ap50['ci95'][0]:.3f}, {ap50['ci95'][1]:.3f}]" if ap50["ci95"] else "")
     assert f"| ap50 | {shown} | {shown} |" in text
     assert text.startswith("---\n") and "sha256: " + "ab" * 32 in text and "| 1 | 1.0000 | 0.250 |" in text
+
+
+def test_combination_is_fitted_on_validation_and_beats_each_alone_on_complementary_scores():
+    import numpy as np
+
+    from fracbench.baselines.combine import combine, fit
+    from fracbench.metrics.classification import BinaryScores
+
+    def docs(split, n=60, seed=0):
+        rng = np.random.default_rng(seed)
+        ids = [f"IMG{k:07d}" for k in range(n)]
+        labels = {i: int(rng.random() < 0.3) for i in ids}
+        positives = [i for i in ids if labels[i]]
+        # each model sees every other fracture well, so the two together see them all
+        first = {i: labels[i] and positives.index(i) % 2 == 0 for i in ids}
+        second = {i: labels[i] and positives.index(i) % 2 == 1 for i in ids}
+        head = {"schema": "fracbench.submission/v1", "splits_version": "v1", "split": split, "model": {"name": "m"}}
+        cls = {**head, "task": "classification",
+               "predictions": [{"image_id": i, "score": 0.9 if first[i] else 0.3 + 0.01 * rng.random()} for i in ids]}
+        det = {**head, "task": "localization", "predictions": [
+            {"image_id": i, "boxes": [{"bbox": [1, 1, 5, 5], "score": 0.9 if second[i] else 0.2}]} for i in ids]}
+        return cls, det, labels
+
+    cls_v, det_v, labels_v = docs("validation")
+    fitted = fit(cls_v, det_v, labels_v, set(labels_v))
+    grid = fitted["validation_auroc_by_weight"]
+    assert 0 < fitted["weight"] < 1 and len(grid) == 21
+    assert fitted["validation_auroc"] == pytest.approx(1.0)
+    assert max(grid["0.0"], grid["1.0"]) < 0.9
+    cls_t, det_t, labels_t = docs("test", seed=1)
+    sub = combine(cls_t, det_t, fitted)
+    assert sub["task"] == "classification" and sub["split"] == "test" and 0 <= sub["threshold"] <= 1
+    y = np.array([labels_t[p["image_id"]] for p in sub["predictions"]])
+    s = np.array([p["score"] for p in sub["predictions"]])
+    assert BinaryScores(s, y).compute(np.ones((1, len(y))), ("auroc",))["auroc"][0] == pytest.approx(1.0)
