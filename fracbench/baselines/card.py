@@ -160,6 +160,13 @@ def render_card(task: str, entry: dict, test: dict, validation: dict, sizes: dic
         lines.append(f"Wall time {entry['wall_time_s'] / 60:.0f} min on a {prov.get('cpu_count', '?')}-core "
                      f"{prov.get('cuda') or 'CPU'}, {prov.get('torch_threads', '?')} torch thread(s), torch "
                      f"{prov.get('torch', '?')}, git {prov.get('git_commit', '?')}" + (f"; {note}" if note else "") + ".")
+    if entry.get("best_epoch"):
+        lines.append(f"The shipped weights are the EMA weights of epoch {entry['best_epoch']}, the best by validation "
+                     f"(validated every few epochs and after the last; weights rounded to fp16 for shipping).")
+    for r in entry.get("replans") or []:
+        lines.append(f"After epoch {r['after_epoch']} the run was re-planned from {r['epochs_from']} to "
+                     f"{r['epochs_to']} epochs (`--resume --epochs {r['epochs_to']}`; the cosine schedule continues "
+                     "from that step), to fit the session's time.")
     if entry.get("history"):
         metric = next((k for k in entry["history"][0] if k.startswith("val_")), None)
         lines += ["", f"| epoch | train loss | {metric} | minutes | images/s | data wait |", "|---|---|---|---|---|---|"]

@@ -107,6 +107,7 @@ def ship(run_dir: str | Path, task: str, *, kind: str | None = None, postprocess
         "source_task": config["task"], "config": {k: config.get(k) for k in keep},
         "postprocessing": postprocessing if postprocessing is not None else summary.get("postprocessing", {}),
         "epochs_run": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
+        "replans": summary.get("replans", []),
         "history": summary.get("history"), "wall_time_s": summary.get("wall_time_s"),
         "provenance": summary.get("provenance"), "training": training or {},
     }
