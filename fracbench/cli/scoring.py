@@ -210,11 +210,16 @@ def _check_writable(path) -> None:
 
     if path is None:
         return
+    import os
+
     p = Path(path)
     if p.is_dir():
         raise FracbenchError(f"--json {p}: is a directory; expected a file path such as {p / 'result.json'}")
-    if not p.parent.is_dir():
-        raise FracbenchError(f"--json {p}: folder {p.parent} does not exist; create it or choose another path")
+    ancestor = p.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # missing folders are created on writing
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise FracbenchError(f"--json {p}: {ancestor} is not a writable folder; choose another path")
 
 
 def _write_json(path, text: str) -> None:

@@ -56,7 +56,8 @@ def test_unwritable_json_is_refused_before_scoring(built_v1, tmp_path, capsys):
     sub = _submission(built_v1, tmp_path)
     assert main(["score", str(sub), "--data", str(built_v1), "--json", str(tmp_path)]) == 1
     assert "is a directory" in capsys.readouterr().err
-    assert main(["score", str(sub), "--data", str(built_v1), "--json", str(tmp_path / "no" / "r.json")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "plain").write_text("a file, not a folder")
+    assert main(["score", str(sub), "--data", str(built_v1), "--json", str(tmp_path / "plain" / "r.json")]) == 1
+    assert "is not a writable folder" in capsys.readouterr().err
     assert main(["score", str(sub), "--data", str(built_v1), "--bootstrap", "0", "--json", str(tmp_path / "r.json")]) == 0
     assert (tmp_path / "r.json").is_file()
