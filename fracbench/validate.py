@@ -140,6 +140,8 @@ def read_document(path: str | Path) -> RawDocument:
         return fail(f"no such file: {source}", "not_found")
     except OSError as exc:
         return fail(f"cannot read {source}: {exc.strerror or exc}")
+    except ValueError as exc:  # a path the OS cannot even look up, e.g. one with a NUL byte
+        return fail(f"not a usable file path: {source!r} ({exc})")
     sha = hashlib.sha256(raw).hexdigest()
     if raw[:2] == _GZIP_MAGIC:
         text_bytes, problem = _gunzip(raw)

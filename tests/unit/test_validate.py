@@ -287,3 +287,8 @@ def test_random_mutations_of_a_valid_submission_never_raise(task, path, value):
         node[path[-1] % len(node)] = value
     report = validate_submission(doc, GT)
     assert report.ok == (report.submission is not None)
+
+
+def test_a_path_with_a_nul_byte_is_a_problem_not_a_crash():
+    report = validate_submission("\x00", GT)
+    assert not report.ok and "not a usable file path" in report.problems[0].message
