@@ -56,6 +56,8 @@ class ImportSummary:
         objects: boxes or instances written.
         other_split: detections dropped because their image belongs to another split.
         trimmed: objects dropped beyond the 100 highest-scoring of an image.
+        degenerate: boxes dropped for zero (or negative) width or height, e.g. YOLO boxes
+            clipped to nothing at the image border; the format requires w, h > 0.
     """
 
     format: str
@@ -66,6 +68,7 @@ class ImportSummary:
     objects: int = 0
     other_split: int = 0
     trimmed: int = 0
+    degenerate: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -197,6 +200,9 @@ def import_predictions(
         raise predictions_error(source, f"converted, but the submission is invalid ({len(report.problems)} problem(s))", [str(p) for p in report.problems])
     if summary.other_split:
         summary.notes.append(f"{summary.other_split} detection(s) on images of other splits were dropped")
+    if summary.degenerate:
+        summary.notes.append(f"{summary.degenerate} box(es) of zero width or height were dropped "
+                             "(clipped to nothing at an image border?); the format needs w, h > 0")
     if summary.trimmed:
         summary.notes.append(f"{summary.trimmed} object(s) beyond the {MAX_OBJECTS_PER_IMAGE} most confident of an image were dropped")
     return doc, summary
@@ -205,8 +211,8 @@ def import_predictions(
 def _dataset_images(data: str | Path | None, split: str, task: str):
     """Ground truth of the split, and ``(width, height)`` of every image of the dataset."""
     from fracbench.convert.export import BuiltDataset
-    from fracbench.vocab import SPLITS
     from fracbench.dataset.groundtruth import load_ground_truth
+    from fracbench.vocab import SPLITS
 
     gt = load_ground_truth(data, split, task=task)
     sizes = {g.image_id: (g.width, g.height) for g in gt.images}
@@ -220,6 +226,10 @@ def _dataset_images(data: str | Path | None, split: str, task: str):
 def _entry(task: str, image_id: str, dets: list[Detection], summary: ImportSummary) -> dict[str, Any]:
     if task == "classification":
         return {"image_id": image_id, "score": max((d.score for d in dets), default=0.0)}
+    if task == "localization":
+        usable = [d for d in dets if d.bbox is None or (d.bbox[2] > 0 and d.bbox[3] > 0)]
+        summary.degenerate += len(dets) - len(usable)
+        dets = usable
     ranked = sorted(dets, key=lambda d: -d.score)
     kept = ranked[:MAX_OBJECTS_PER_IMAGE]
     summary.trimmed += len(ranked) - len(kept)

@@ -259,6 +259,18 @@ def test_coco_keeps_the_100_most_confident_objects_of_an_image(built, rows, tmp_
     assert [b["score"] for b in boxes] == [k / 200 for k in range(104, 4, -1)] and summary.trimmed == 5
 
 
+def test_zero_width_boxes_are_dropped_and_counted_not_fatal(built, rows, tmp_path):
+    image_id = rows["test"][0]["image_id"]
+    results = [{"image_id": image_id, "bbox": [0, 5, 0, 8], "score": 0.9},  # clipped to nothing at the border
+               {"image_id": image_id, "bbox": [3, 5, 6, 0.0], "score": 0.8},
+               {"image_id": image_id, "bbox": [1, 1, 4, 4], "score": 0.7}]
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    sub, summary = import_predictions("coco", tmp_path / "r.json", model_name="m", data=built)
+    boxes = next(p["boxes"] for p in sub["predictions"] if p["image_id"] == image_id)
+    assert [b["score"] for b in boxes] == [0.7] and summary.degenerate == 2
+    assert any("2 box(es) of zero width or height were dropped" in n for n in summary.notes)
+
+
 # --- YOLO predictions ---------------------------------------------------------------------------------
 
 
