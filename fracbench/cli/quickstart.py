@@ -55,20 +55,24 @@ def _default_submission() -> Path | None:
 
 def run_quickstart(args: argparse.Namespace) -> int:
     """Run download/build, audit, splits verify and score in order; stop at the first failure."""
-    from fracbench.cli import console, main
+    from fracbench.cli import console, err_console, main, safe
 
     work: Path = args.work
     raw_out, data, audit = work / "raw", work / "fracatlas", work / "audit"
     partial = ["--allow-missing"] if args.allow_missing else []
 
     def step(argv: list[str]) -> int:
-        console.rule(f"[bold]fracbench {' '.join(argv)}", align="left")
+        console.rule(f"[bold]fracbench {safe(' '.join(argv))}", align="left")
         return main(argv)
 
     source = ["--from", str(args.source)] if args.source is not None else []
     manifest = ["--manifest", str(args.manifest)] if args.manifest is not None else []
     code = step(["download", *source, *manifest, "--raw-out", str(raw_out), "--out", str(data), "--overwrite", *partial])
     if code:
+        if not source:
+            err_console.print("[yellow]offline, or behind a proxy?[/yellow] if you already have the release, pass it "
+                              "with --from: `fracbench quickstart --from PATH/FracAtlas.zip` (or the unzipped "
+                              "FracAtlas/ folder)", highlight=False, soft_wrap=True)
         return code
     raw = _raw_root(args, raw_out)
     for argv in (["audit", str(raw), "--out", str(audit), *partial], ["splits", "verify"]):

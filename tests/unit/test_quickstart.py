@@ -34,3 +34,16 @@ def test_quickstart_stops_at_the_first_failure(tmp_path, capsys):
     (tmp_path / "notarelease").mkdir()
     assert main(["quickstart", "--from", str(tmp_path / "notarelease"), "--work", str(tmp_path / "w")]) == 1
     assert "fracbench audit" not in capsys.readouterr().out
+
+
+def test_offline_quickstart_names_from(tmp_path, capsys, monkeypatch):
+    import fracbench.release.download as download
+    from fracbench.errors import DownloadError
+
+    def offline(*args, **kwargs):
+        raise DownloadError("https://example.org/FracAtlas.zip: connection refused")
+
+    monkeypatch.setattr(download, "fetch_release", offline)
+    assert main(["quickstart", "--work", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert "connection refused" in err and "--from" in err
