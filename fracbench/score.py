@@ -242,7 +242,7 @@ def score_submission(
     main = metrics[spec.main_score]
     submission = report.submission
     return Result(
-        notes=legacy_notes(spec, gt, len(images)) if legacy else [],
+        notes=(legacy_notes(spec, gt, len(images)) if legacy else []) + report.warnings,
         task=spec.name,
         model=ModelInfo(**submission.model.model_dump()),
         threshold=submission.threshold,

@@ -63,6 +63,8 @@ class ValidationReport:
         problems: every problem found (at most :data:`MAX_PROBLEMS`, then a count).
         checked_against: what ground truth it was checked against, None when none was given.
         submission: the typed submission when valid, else None.
+        warnings: likely mistakes that are not format errors, e.g. boxes in another
+            coordinate convention (:mod:`fracbench.conventions`).
     """
 
     source: str
@@ -74,6 +76,7 @@ class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
     checked_against: str | None = None
     submission: Any = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -248,6 +251,10 @@ def validate_submission(path_or_obj: str | Path | dict[str, Any] | RawDocument, 
         summary = check_document(doc.data, gt, split, sink)
         report.task, report.split, report.splits_version, report.n_predictions = summary
     report.problems = [Problem(*p) for p in sink.finish()]
+    if gt is not None and doc.data is not None:
+        from fracbench.conventions import box_convention_warnings
+
+        report.warnings = box_convention_warnings(doc.data, {g.image_id: (g.width, g.height) for g in gt.images})
     if report.ok:
         try:
             report.submission = parse_submission(doc.data)

@@ -118,6 +118,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report = validate_submission(doc, gt, split=split)
     if not report.ok:
         _render_problems(report.source, [(p.location, p.message) for p in report.problems], args.max_problems)
+        _warn(report.warnings)
         return 1
     against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, sizes and bounds not checked[/yellow]"
     console.print(
@@ -129,7 +130,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from fracbench.score import LEGACY_WARNING
 
         console.print(f"[yellow]warning:[/yellow] {escape(LEGACY_WARNING)}", highlight=False)
+    _warn(report.warnings)
     return 0
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 def _progress():
