@@ -337,6 +337,9 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             if state["elapsed_s"] + epoch_s > cfg.time_limit_min * 60:
                 stopped_early = True
                 log.warning("time limit %.1f min: stopping after epoch %d", cfg.time_limit_min, epoch + 1)
+                if main and not (out / "best.pt").is_file():  # stopped before any validation: keep these weights
+                    save_checkpoint(out / "best.pt", {"model": evaluated.state_dict(), "epoch": epoch + 1,
+                                                      "metric": None})
                 break
     digest = weights_sha256(model)
     param_digest = weights_sha256(model, parameters_only=True)

@@ -205,3 +205,10 @@ def test_stop_then_resume_with_a_new_length_is_deterministic(tiny_dataset, tmp_p
     with pytest.raises(BaselineError, match="other settings"):
         train(_cfg("classification", tiny_dataset, tmp_path / "a", tmp_path / "cache", epochs=3, lr=0.5,
                    resume=True))
+
+
+@pytest.mark.slow
+def test_a_time_limit_before_any_validation_still_finishes(tiny_dataset, tmp_path):  # noqa: F811
+    s = train(_cfg("classification", tiny_dataset, tmp_path / "r", tmp_path / "cache", epochs=4, val_every=3,
+                   time_limit_min=1e-6))
+    assert s["stopped_early"] and s["epochs_run"] == 1 and (tmp_path / "r" / "best.pt").is_file()
