@@ -82,20 +82,11 @@ class BoxEllipseSegmentation(Baseline):
         return coco_ap50(cached, dets, "segm", gts, frame="original")
 
     def _gts(self, cached) -> list[list[dict]]:
+        """Ground-truth instance masks in original pixels, built as the scorer builds them."""
         from fracbench.metrics.rle import polygons_to_rle
 
-        gts = []
-        for i in range(len(cached)):
-            w, h = (int(v) for v in cached.sizes[i])
-            inst = []
-            for k, polys in enumerate(cached.polygons[i]):
-                polys = [p for p in polys if len(p) >= 6]
-                if not polys:  # an instance given only as a box
-                    x, y, bw, bh = (float(v) for v in cached.boxes[i][k])
-                    polys = [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]
-                inst.append(polygons_to_rle(polys, h, w))
-            gts.append(inst)
-        return gts
+        return [[polygons_to_rle(polys, int(cached.sizes[i][1]), int(cached.sizes[i][0]))
+                 for polys in cached.polygons[i]] for i in range(len(cached))]
 
     def validation_metric(self, raw, cached):
         """Mask AP50 (original pixels) of full-size ellipses, every box kept."""

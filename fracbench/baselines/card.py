@@ -63,10 +63,8 @@ def ap50_by_size(submission: dict, data: str | Path, buckets=SIZE_BUCKETS) -> di
         for box, polys in zip(im.boxes, im.polygons or [()] * len(im.boxes), strict=False):
             ann = {"id": len(anns) + 1, "image_id": k, "category_id": 1, "iscrowd": 0, "bbox": list(box),
                    "area": float(box[2] * box[3])}
-            if segm:
-                x, y, w, h = box
-                rings = [list(p) for p in polys if len(p) >= 6] or [[x, y, x + w, y, x + w, y + h, x, y + h]]
-                rle = polygons_to_rle(rings, im.height, im.width)
+            if segm:  # as the scorer builds ground-truth masks
+                rle = polygons_to_rle([list(p) for p in polys], im.height, im.width)
                 ann["segmentation"], ann["area"] = rle, float(rle_area(rle))
             anns.append(ann)
         for d in (preds.get(im.image_id, {}).get("boxes" if not segm else "instances") or []):

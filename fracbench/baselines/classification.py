@@ -71,13 +71,13 @@ class ClassificationBaseline(Baseline):
 
     def validation_metric(self, raw, cached):
         """AUROC over scored images (the scorer's own, :class:`fracbench.metrics.classification.BinaryScores`)."""
-        from fracbench.metrics.classification import BinaryScores
+        from fracbench.metrics.classification import auroc
 
         y = cached.labels[cached.scored]
         s = np.asarray(raw, dtype=np.float64)[cached.scored]
         if len(set(y.tolist())) < 2:
             return float("nan")
-        return float(BinaryScores(s, y).compute(np.ones((1, len(y))), ("auroc",))["auroc"][0])
+        return auroc(s, y)
 
     def fit_postprocessing(self, raw, cached):
         """Temperature (NLL, LBFGS) and Youden's-J threshold on validation."""

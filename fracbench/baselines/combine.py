@@ -48,7 +48,7 @@ def image_scores(cls_doc: dict, det_doc: dict) -> tuple[list[str], np.ndarray, n
 def fit(cls_val: dict, det_val: dict, labels: dict[str, int], scored: set[str]) -> dict:
     """The weight and threshold fitted on validation, with the AUROC of every weight tried."""
     from fracbench.baselines.classification import youden_threshold
-    from fracbench.metrics.classification import BinaryScores
+    from fracbench.metrics.classification import auroc
 
     ids, p, s = image_scores(cls_val, det_val)
     keep = np.array([i in scored for i in ids])
@@ -56,7 +56,7 @@ def fit(cls_val: dict, det_val: dict, labels: dict[str, int], scored: set[str]) 
     grid = {}
     for w in WEIGHTS:
         c = (w * p + (1 - w) * s)[keep]
-        grid[w] = float(BinaryScores(c, y).compute(np.ones((1, len(y))), ("auroc",))["auroc"][0])
+        grid[w] = auroc(c, y)
     best = max(WEIGHTS, key=lambda w: (grid[w], w))  # ties: lean on the classifier
     combined = (best * p + (1 - best) * s)[keep]
     return {"weight": best, "threshold": youden_threshold(combined, y), "validation_auroc": grid[best],

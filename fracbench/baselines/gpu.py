@@ -73,7 +73,7 @@ FULL = {
     "localization": Recipe(image_size=640, batch_size=32, steps=3000, lr=1e-3, val_every=600, crop=384,
                            negatives_per_positive=0.5),
 }
-"""Sized for about 8 minutes of one H200 (an estimate from CPU step costs; the log records the real time)."""
+"""Meant to fit about 8 minutes of one H200: a guess, never run on a GPU (the log records the real time)."""
 TINY = {
     "classification": Recipe(image_size=64, batch_size=4, steps=6, lr=1e-3, val_every=3, ema_decay=0.9),
     "localization": Recipe(image_size=64, batch_size=4, steps=6, lr=1e-3, val_every=3, crop=48, ema_decay=0.9,
@@ -179,7 +179,9 @@ def load_split(pack_dir: Path, split: str, size: int):
 
 def _batch(task: str, cached, gpu_images, index: np.ndarray, recipe: Recipe, jitter, seed: int, step: int) -> dict:
     """One augmented batch: matrices and boxes on the CPU, pixels warped on the images' device."""
-    from fracbench.baselines.augment import crop_params, full_params, warp_boxes
+    import torch
+
+    from fracbench.baselines.augment import crop_params, full_params, warp_batch, warp_boxes
 
     ms, gains, biases, boxes = [], [], [], []
     for i in index:
@@ -194,10 +196,6 @@ def _batch(task: str, cached, gpu_images, index: np.ndarray, recipe: Recipe, jit
         ms.append(m)
         gains.append(g)
         biases.append(bias)
-    import torch
-
-    from fracbench.baselines.augment import warp_batch
-
     out = recipe.crop if task == "localization" else recipe.image_size
     images = warp_batch(gpu_images, index, np.stack(ms), out, np.array(gains), np.array(biases))
     batch = {"index": torch.as_tensor(index), "label": torch.as_tensor(cached.labels[index], dtype=torch.float32)}

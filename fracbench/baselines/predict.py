@@ -93,12 +93,6 @@ def predict(
     Raises:
         BaselineError: unknown splits version or task/version mismatch.
     """
-    import torch
-
-    from fracbench.baselines.cache import build_cache
-    from fracbench.baselines.train import default_cache_dir, resolve_device
-    from fracbench.dataset.locate import resolve_data_dir
-
     if splits_version not in SPLITS_VERSIONS:
         raise BaselineError(f"--splits-version {splits_version!r}: expected one of {', '.join(SPLITS_VERSIONS)}")
     baseline, config, summary, model = load_run(run_dir, kind=kind)
@@ -107,23 +101,11 @@ def predict(
             f"--splits-version legacy: the legacy config carries boxes only, so only a localization run "
             f"can predict it; {run_dir} is a {baseline.task} run"
         )
-    if data is None and "data" not in config:
-        raise BaselineError("--data: the shipped reference runs need the built dataset to predict (--data DIR)")
-    data_dir = resolve_data_dir(data) if data is not None else resolve_data_dir(config["data"])
-    dev = resolve_device(device)
-    model.to(dev)
-
-    def tick(stage):
-        return (lambda d, t: progress(stage, d, t)) if progress else None
-
     config_name = "legacy" if splits_version == "legacy" else baseline.config
-    cached = build_cache(data_dir, config_name, split, int(config["image_size"]),
-                         cache_dir or config.get("cache_dir") or default_cache_dir(),
-                         with_masks=False, progress=tick(f"decode {split}"))
-    with torch.inference_mode():
-        raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2, progress=tick("inference"))
+    data_dir, cached, raw = _run_on_split(baseline, config, model, split, config_name, data=data, device=device,
+                                          cache_dir=cache_dir, progress=progress)
     post = summary.get("postprocessing", {})
-    predictions = baseline.predictions(raw, cached, post, progress=tick("post-processing"))
+    predictions = baseline.predictions(raw, cached, post, progress=(lambda d, t: progress("post-processing", d, t)) if progress else None)
     description = f"{config['image_size']} px, {summary.get('epochs_run')} epochs, seed {config['seed']}"
     return make_submission(baseline, predictions, post, split=split, description=description,
                            splits_version=splits_version if splits_version == "legacy"
@@ -150,22 +132,39 @@ def make_submission(baseline, predictions: list[dict], post: dict, *, split: str
 def fit_postprocessing(run_dir: str | Path, *, kind: str | None = None, data: str | Path | None = None,
                        device: str = "auto", cache_dir: str | Path | None = None, progress=None) -> dict:
     """Fit a run's post-processing on ``validation`` (e.g. a localization run read as ``box-ellipse``)."""
+    baseline, config, _, model = load_run(run_dir, kind=kind)
+    _, cached, raw = _run_on_split(baseline, config, model, "validation", baseline.config, data=data, device=device,
+                                   cache_dir=cache_dir, progress=progress)
+    return baseline.fit_postprocessing(raw, cached)
+
+
+def _run_on_split(baseline, config: dict, model, split: str, config_name: str, *, data, device: str, cache_dir,
+                  progress=None):
+    """Decode ``split`` of the built ``config_name`` (once, cached) and run the network over it.
+
+    Returns:
+        tuple: ``(data_dir, cached split, raw outputs)``.
+    """
     import torch
 
     from fracbench.baselines.cache import build_cache
     from fracbench.baselines.train import default_cache_dir, resolve_device
     from fracbench.dataset.locate import resolve_data_dir
 
-    baseline, config, _, model = load_run(run_dir, kind=kind)
+    if data is None and "data" not in config:
+        raise BaselineError("--data: the shipped reference runs need the built dataset to predict (--data DIR)")
     data_dir = resolve_data_dir(data if data is not None else config["data"])
     dev = resolve_device(device)
     model.to(dev)
-    cached = build_cache(data_dir, baseline.config, "validation", int(config["image_size"]),
-                         cache_dir or config.get("cache_dir") or default_cache_dir())
+
+    def tick(stage):
+        return (lambda d, t: progress(stage, d, t)) if progress else None
+
+    cached = build_cache(data_dir, config_name, split, int(config["image_size"]),
+                         cache_dir or config.get("cache_dir") or default_cache_dir(), progress=tick(f"decode {split}"))
     with torch.inference_mode():
-        raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2,
-                             progress=(lambda d, t: progress("validation", d, t)) if progress else None)
-    return baseline.fit_postprocessing(raw, cached)
+        raw = baseline.infer(model, cached, dev, batch_size=int(config["batch_size"]) * 2, progress=tick("inference"))
+    return data_dir, cached, raw
 
 
 def built_splits_version(data_dir: Path) -> str:

@@ -234,6 +234,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
     state = {"epoch": 0, "step": 0, "best_metric": None, "best_epoch": None, "history": [], "elapsed_s": 0.0}
+    best_raw = None  # validation outputs of best.pt's weights in this process (finish() reuses them)
     saved_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("resume", "workers", "time_limit_min", "device",
                                                                    "threads", "cache_dir", "out", "data",
                                                                    "stop_after")}
@@ -321,6 +322,7 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
                 save_checkpoint(out / "best.pt", {"model": evaluated.state_dict(), "epoch": epoch + 1,
                                                   "metric": metric})
+                best_raw = raw
             save_checkpoint(last, {"model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
                                    "optimizer": optimizer.state_dict(),
                          "scaler": scaler.state_dict(), "state": state,
@@ -340,13 +342,14 @@ def train(cfg: TrainConfig, *, progress: Callable[[str, int, int], None] | None 
                 if main and not (out / "best.pt").is_file():  # stopped before any validation: keep these weights
                     save_checkpoint(out / "best.pt", {"model": evaluated.state_dict(), "epoch": epoch + 1,
                                                       "metric": None})
+                    best_raw = None
                 break
     digest = weights_sha256(model)
     param_digest = weights_sha256(model, parameters_only=True)
     summary = {"final_weights_sha256": digest, "final_parameters_sha256": param_digest, "rank": rank}
     if main:  # finish() loads the best epoch's weights into the model
         summary = finish(baseline, cfg, model, val_split, device, state, stopped_early, tick("post-processing"),
-                         final_digest=digest, n_train=len(train_split))
+                         final_digest=digest, n_train=len(train_split), raw=best_raw)
         summary["final_parameters_sha256"] = param_digest
     if world > 1:
         dist.barrier()
@@ -420,13 +423,17 @@ class EMA:
 
 
 def finish(baseline, cfg: TrainConfig, model, val_split: CachedSplit, device, state: dict, stopped_early: bool,
-           progress=None, *, final_digest: str | None = None, n_train: int | None = None) -> dict:
-    """Reload the best weights, fit post-processing on validation, write ``run.json``."""
+           progress=None, *, final_digest: str | None = None, n_train: int | None = None, raw=None) -> dict:
+    """Reload the best weights, fit post-processing on validation, write ``run.json``.
+
+    ``raw``: the best weights' validation outputs when the loop still has them (None: infer again).
+    """
     out = Path(cfg.out)
     best = torch.load(out / "best.pt", map_location=device, weights_only=True)
     model.load_state_dict(best["model"])
     model.eval()
-    raw = baseline.infer(model, val_split, device, batch_size=cfg.batch_size * 2, progress=progress)
+    if raw is None:
+        raw = baseline.infer(model, val_split, device, batch_size=cfg.batch_size * 2, progress=progress)
     post = baseline.fit_postprocessing(raw, val_split)
     summary = {
         "task": cfg.task, "config": {**asdict(cfg)}, "epochs_run": state["epoch"], "stopped_early": stopped_early,

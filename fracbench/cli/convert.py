@@ -62,11 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export with a progress bar, then print the counts per split and the notes."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
-    from fracbench.cli import console, err_console
+    from fracbench.cli import console, err_console, safe
     from fracbench.convert.export import export_dataset
     from fracbench.errors import DatasetError
 
@@ -82,7 +87,7 @@ def run_export(args: argparse.Namespace) -> int:
             args.format, args.out, data=args.data, task=args.task, overwrite=args.overwrite, segment=args.segment,
             progress=lambda done, total: bar.update(job, completed=done, total=total), **options,
         )
-    console.print(f"wrote {escape(str(summary.out))} ({summary.format} layout, task {summary.task})", highlight=False, soft_wrap=True)
+    console.print(f"wrote {safe(str(summary.out))} ({summary.format} layout, task {summary.task})", highlight=False, soft_wrap=True)
     table = Table()
     for col in ("split", "images", "fractured"):
         table.add_column(col, justify="left" if col == "split" else "right")
@@ -93,15 +98,13 @@ def run_export(args: argparse.Namespace) -> int:
     if summary.objects:
         console.print(f"{summary.objects:,} annotation objects written", highlight=False)
     for note in summary.notes:
-        console.print(f"- {escape(note)}", highlight=False, soft_wrap=True)
+        console.print(f"- {safe(note)}", highlight=False, soft_wrap=True)
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
     """Convert, validate, write the submission and say how to score it."""
-    from rich.markup import escape
-
-    from fracbench.cli import console, err_console
+    from fracbench.cli import console, err_console, safe
     from fracbench.convert.import_preds import import_predictions, write_submission
     from fracbench.errors import SubmissionError
 
@@ -115,11 +118,11 @@ def run_import(args: argparse.Namespace) -> int:
     write_submission(doc, args.out)
     what = "scores" if summary.task == "classification" else f"{summary.objects:,} objects"
     console.print(
-        f"[green]✓[/green] wrote {escape(str(args.out))}: valid {summary.task} submission for the {summary.split} split, "
+        f"[green]✓[/green] wrote {safe(str(args.out))}: valid {summary.task} submission for the {summary.split} split, "
         f"{summary.images:,} images ({summary.with_predictions:,} with predictions), {what}",
         highlight=False, soft_wrap=True,
     )
     for note in summary.notes:
-        err_console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
-    console.print(f"score with: fracbench score {escape(str(args.out))} --split {summary.split}", highlight=False)
+        err_console.print(f"[yellow]note:[/yellow] {safe(note)}", highlight=False, soft_wrap=True)
+    console.print(f"score with: fracbench score {safe(str(args.out))} --split {summary.split}", highlight=False)
     return 0

@@ -6,10 +6,9 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
-from fracbench.cli import console, err_console
+from fracbench.cli import console, err_console, safe
 
 DEFAULT_MAX_PROBLEMS = 200
 
@@ -79,13 +78,13 @@ def _bootstrap(p: argparse.ArgumentParser) -> None:
 
 
 def _render_problems(source: str, problems: Sequence[tuple[str, str]], limit: int) -> None:
-    console.print(f"[red]✗[/red] {escape(str(source))}: [bold]{len(problems)}[/bold] problem(s)", highlight=False)
+    console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s)", highlight=False)
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("where", overflow="fold")
     table.add_column("problem", overflow="fold")
     shown = problems if limit <= 0 else problems[:limit]
     for location, message in shown:
-        table.add_row(escape(location), escape(message))
+        table.add_row(safe(location), safe(message))
     console.print(table)
     if len(shown) < len(problems):
         console.print(f"... {len(problems) - len(shown)} more; pass --max-problems 0 to list all", highlight=False)
@@ -100,7 +99,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
     from fracbench.errors import DatasetNotFoundError
     from fracbench.score import load_split_ground_truth
-    from fracbench.submission import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASK_NAMES
+    from fracbench.submission import (
+        LEGACY_SPLITS_VERSION,
+        SCORABLE_SPLITS,
+        SPLITS_VERSIONS,
+        TASK_NAMES,
+    )
     from fracbench.validate import read_document, validate_submission
 
     doc = read_document(args.submission)
@@ -122,25 +126,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 1
     against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, sizes and bounds not checked[/yellow]"
     console.print(
-        f"[green]✓[/green] {escape(report.source)}: valid {report.task} submission for the {report.split} split, "
+        f"[green]✓[/green] {safe(report.source)}: valid {report.task} submission for the {report.split} split, "
         f"{report.n_predictions} predictions; {against}",
         highlight=False,
     )
     if gt is not None and gt.splits_version == LEGACY_SPLITS_VERSION:
         from fracbench.score import LEGACY_WARNING
 
-        console.print(f"[yellow]warning:[/yellow] {escape(LEGACY_WARNING)}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {safe(LEGACY_WARNING)}", highlight=False)
     _warn(report.warnings)
     return 0
 
 
 def _warn(warnings: list[str]) -> None:
     for w in warnings:
-        console.print(f"[bold yellow]warning:[/bold yellow] {escape(w)}", highlight=False, soft_wrap=True)
+        console.print(f"[bold yellow]warning:[/bold yellow] {safe(w)}", highlight=False, soft_wrap=True)
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)
 
@@ -177,7 +187,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             return 1
     spec = get_task(result.task)
     prov = result.provenance
-    table = Table(title=f"{escape(result.model.name)}: {result.task}, {prov.split} split (splits {prov.splits_version}, {prov.n_scored} scored images)")
+    table = Table(title=f"{safe(result.model.name)}: {result.task}, {prov.split} split (splits {prov.splits_version}, {prov.n_scored} scored images)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
@@ -203,7 +213,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         highlight=False,
     )
     for note in getattr(result, "notes", None) or []:
-        console.print(f"[bold yellow]warning:[/bold yellow] {escape(note)}", highlight=False)
+        console.print(f"[bold yellow]warning:[/bold yellow] {safe(note)}", highlight=False)
     if args.json:
         _write_json(args.json, result.to_json())
     return 0
@@ -238,7 +248,7 @@ def _write_json(path, text: str) -> None:
     except OSError as exc:
         raise FracbenchError(f"--json {path}: cannot write ({exc.strerror or exc}); the scores above are complete, "
                              "rerun with a writable --json path to keep them") from None
-    console.print(f"wrote {escape(str(path))}", highlight=False)
+    console.print(f"wrote {safe(str(path))}", highlight=False)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -256,8 +266,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = Table(title=f"{cmp.metric} on the {cmp.split} split ({cmp.task}, splits {cmp.splits_version})")
     for col in ("", "model", cmp.metric, "95% CI"):
         table.add_column(col)
-    table.add_row("A", escape(cmp.a.model), _value(cmp.a.value), _ci(cmp.a.ci95))
-    table.add_row("B", escape(cmp.b.model), _value(cmp.b.value), _ci(cmp.b.ci95))
+    table.add_row("A", safe(cmp.a.model), _value(cmp.a.value), _ci(cmp.a.ci95))
+    table.add_row("B", safe(cmp.b.model), _value(cmp.b.value), _ci(cmp.b.ci95))
     console.print(table)
     if cmp.difference is None:
         console.print(f"difference undefined: {cmp.metric} is undefined for one of them", highlight=False)

@@ -141,3 +141,9 @@ class BinaryScores:
         tp = np.concatenate(([0.0], np.cumsum(pos_u[::-1])))
         fp = np.concatenate(([0.0], np.cumsum(neg_u[::-1])))
         return _ratio(fp, np.full_like(fp, fp[-1])), _ratio(tp, np.full_like(tp, tp[-1]))
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The plain AUROC of one score vector (unit weights): the scorer's definition, ties as half."""
+    y = np.asarray(labels)
+    return float(BinaryScores(np.asarray(scores, dtype=np.float64), y).compute(np.ones((1, len(y))), ("auroc",))["auroc"][0])
