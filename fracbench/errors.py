@@ -7,6 +7,8 @@ one-line message and exit code 1; it never shows a traceback for them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class FracbenchError(Exception):
     """Base class of every error fracbench raises on bad input or state."""
@@ -62,12 +64,41 @@ class DatasetNotFoundError(DatasetError):
     """No built dataset was found where one was looked for."""
 
 
-class SubmissionError(FracbenchError):
-    """A submission file is invalid; ``problems`` lists every problem found."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a submission (or a file being imported as one).
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    Attributes:
+        location: where, as a JSON path (``predictions[17].boxes[2].bbox``), ``line 3``,
+            ``(file)``, or empty when the message says where.
+        code: a stable machine-readable kind, e.g. ``unknown_image_id``.
+        message: what was expected and what was found, and the fix where there is one.
+        expected: what the format wants there, when the problem is a mismatch.
+        found: a short description of what was there (values cut to a few dozen characters).
+    """
+
+    location: str
+    code: str
+    message: str
+    expected: str | None = None
+    found: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class SubmissionError(FracbenchError):
+    """A submission file is invalid; ``problems`` lists every problem found.
+
+    Attributes:
+        source: the file (or folder) the problems are in, when known.
+        problems: every problem, structured (strings given are kept as location-less problems).
+    """
+
+    def __init__(self, message: str, problems: list[Problem | str] | None = None, *, source: str | None = None):
         super().__init__(message)
-        self.problems = problems or []
+        self.source = source
+        self.problems = [p if isinstance(p, Problem) else Problem("", "invalid", p) for p in problems or []]
 
 
 class ScoringError(FracbenchError):

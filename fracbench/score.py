@@ -24,9 +24,9 @@ from fracbench.errors import ScoringError
 from fracbench.metrics import Evaluation
 from fracbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, GroupResamples, draw_groups, percentile_interval, resample_values
 from fracbench.result import BootstrapInfo, MainScore, MetricValue, ModelInfo, Provenance, Result
-from fracbench.submission import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASK_NAMES
+from fracbench.vocab import LEGACY_SPLITS_VERSION, unscorable_reason
 from fracbench.tasks import TaskSpec, get_task
-from fracbench.validate import RawDocument, ValidationReport, read_document, validate_submission
+from fracbench.validate import Header, RawDocument, ValidationReport, read_document, validate_submission
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,9 @@ def refuse_unscorable(task: str | None, splits_version: str) -> None:
     Raises:
         ScoringError: one line saying why and what to do instead.
     """
-    if task == "classification" and splits_version == LEGACY_SPLITS_VERSION:
-        raise ScoringError(
-            "classification cannot be scored on splits 'legacy': the authors' split is positive-only (every image "
-            "fractured), so AUROC, specificity and calibration are undefined; score classification on splits v1"
-        )
+    reason = unscorable_reason(task, splits_version)
+    if reason:
+        raise ScoringError(reason)
 
 
 def load_split_ground_truth(data: str | Path | None, split: str, task: str | None, splits_version: str = SPLITS_VERSION) -> GroundTruth:
@@ -100,11 +98,6 @@ def load_split_ground_truth(data: str | Path | None, split: str, task: str | Non
     if loader is None:
         raise ScoringError("fracbench.dataset.groundtruth.load_ground_truth is not available in this installation")
     return loader(data_dir, split, task=task, splits_version=splits_version)
-
-
-def _declared(data: Any, key: str, allowed: tuple[str, ...]) -> str | None:
-    value = data.get(key) if isinstance(data, dict) else None
-    return value if value in allowed else None
 
 
 def validated(
@@ -136,9 +129,10 @@ def validated(
     if doc.problems:
         report = validate_submission(doc, None)
         report.raise_for_problems()
-    task = _declared(doc.data, "task", TASK_NAMES)
-    split = split or _declared(doc.data, "split", SCORABLE_SPLITS) or "test"
-    version = splits_version or _declared(doc.data, "splits_version", SPLITS_VERSIONS) or SPLITS_VERSION
+    header = Header.of(doc.data)
+    task = header.task
+    split = split or header.split or "test"
+    version = splits_version or header.splits_version or SPLITS_VERSION
     if gt is None:
         gt = load_split_ground_truth(data, split, task, version)
     report = validate_submission(doc, gt, split=split)

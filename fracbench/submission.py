@@ -1,10 +1,11 @@
 """The submission file format ``fracbench.submission/v1`` (``preds.json``).
 
 A submission holds one prediction per image of one split, for one task. These
-pydantic models are the format's definition: the published JSON Schema
+pydantic models are the format's only definition: the published JSON Schema
 (``fracbench/schemas/submission.schema.json``) is generated from them by
-:func:`submission_json_schema`, and :mod:`fracbench.validate` checks a file
-against them and against the ground truth, reporting every problem at once.
+:func:`submission_json_schema` and accepts exactly what they accept, and
+:mod:`fracbench.validate` runs them, then one pass over the content that no
+schema can express (:data:`CONTENT_RULES`), reporting every problem at once.
 
 Coordinates are pixels of the EXIF-corrected image at original resolution;
 boxes are ``[x, y, w, h]``; masks are COCO compressed RLE (``size`` is
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter, ValidationInfo, field_validator
 
 from fracbench.atomic import write_text
 from fracbench.vocab import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASKS  # noqa: F401 (re-exported)
@@ -51,8 +52,27 @@ SCHEMA_FILE = Path(__file__).parent / "schemas" / "submission.schema.json"
 
 SCHEMA_ID = "https://github.com/fracbench/fracbench/blob/main/fracbench/schemas/submission.schema.json"
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+MAX_COORDINATE = 1e15
+"""Largest coordinate magnitude accepted (larger numbers are no pixel position)."""
+
+MAX_MASK_SIDE = 100_000
+"""Largest RLE ``size`` side accepted by the format (the content pass checks the image's size)."""
+
+CONTENT_RULES = (
+    "each image of the split exactly once (image ids unique and known)",
+    "boxes and polygons inside the image (2 px tolerance)",
+    "an even number of polygon coordinates",
+    "RLE size equal to the image's [height, width] and counts that decode to exactly that many pixels",
+    "splits_version and split equal to those of the ground truth being scored",
+)
+"""What :func:`fracbench.validate.validate_submission` checks beyond these models: rules
+that need the ground truth or that JSON Schema cannot express."""
+
+# Numbers are strict: JSON true/false or "5" are not numbers (as in JSON Schema).
+Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Coordinate = Annotated[float, Strict(), Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE, allow_inf_nan=False)]
+Extent = Annotated[float, Strict(), Field(gt=0, le=MAX_COORDINATE, allow_inf_nan=False)]
+MaskSide = Annotated[int, Strict(), Field(gt=0, le=MAX_MASK_SIDE)]
 ImageId = Annotated[str, Field(pattern=IMAGE_ID_PATTERN, description="FracAtlas image id, e.g. IMG0000019")]
 
 
@@ -78,7 +98,7 @@ class ClassificationPrediction(_Strict):
 class Box(_Strict):
     """One predicted fracture box: ``[x, y, w, h]`` pixels and a confidence."""
 
-    bbox: Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate], Field(description="[x, y, w, h] in pixels; w, h > 0")]
+    bbox: Annotated[tuple[Coordinate, Coordinate, Extent, Extent], Field(description="[x, y, w, h] in pixels; w, h > 0")]
     score: Probability
 
 
@@ -92,7 +112,7 @@ class LocalizationPrediction(_Strict):
 class RLE(_Strict):
     """COCO compressed run-length encoding of a binary mask."""
 
-    size: Annotated[tuple[int, int], Field(description="[height, width] of the image")]
+    size: Annotated[tuple[MaskSide, MaskSide], Field(description="[height, width] of the image")]
     counts: Annotated[str, Field(description="COCO compressed RLE string (pycocotools.mask.encode)")]
 
 
@@ -103,17 +123,11 @@ class RLEInstance(_Strict):
     rle: RLE
 
 
-def _even(coords: list[float]) -> list[float]:
-    if len(coords) % 2:
-        raise ValueError(f"a polygon is x, y pairs: expected an even number of coordinates, found {len(coords)}")
-    return coords
-
-
 Polygon = Annotated[
     list[Coordinate],
     Field(min_length=6, max_length=MAX_POLYGON_COORDS,
-          description="flat [x1, y1, x2, y2, ...]: an even number of coordinates (JSON Schema cannot say 'even')"),
-    AfterValidator(_even),
+          description="flat [x1, y1, x2, y2, ...]: an even number of coordinates (checked by `fracbench validate`; "
+          "JSON Schema cannot say 'even')"),
 ]
 
 
@@ -124,11 +138,25 @@ class PolygonInstance(_Strict):
     polygon: Annotated[list[Polygon], Field(min_length=1, max_length=MAX_POLYGONS_PER_INSTANCE)]
 
 
+def _mask_kind(value: Any) -> str | None:
+    """Which instance model applies: the one whose mask key the object has."""
+    if isinstance(value, dict):
+        return "rle-instance" if "rle" in value else "polygon-instance" if "polygon" in value else None
+    return "rle-instance" if isinstance(value, RLEInstance) else "polygon-instance" if isinstance(value, PolygonInstance) else None
+
+
+Instance = Annotated[
+    Union[Annotated[RLEInstance, Tag("rle-instance")], Annotated[PolygonInstance, Tag("polygon-instance")]],
+    Discriminator(_mask_kind, custom_error_type="missing_mask",
+                  custom_error_message="expected an object with a score and either 'rle' or 'polygon'"),
+]
+
+
 class SegmentationPrediction(_Strict):
     """Every instance predicted on one image (empty: nothing found)."""
 
     image_id: ImageId
-    instances: Annotated[list[Union[RLEInstance, PolygonInstance]], Field(max_length=MAX_OBJECTS_PER_IMAGE)]
+    instances: Annotated[list[Instance], Field(max_length=MAX_OBJECTS_PER_IMAGE)]
 
 
 class _SubmissionBase(_Strict):
@@ -136,7 +164,7 @@ class _SubmissionBase(_Strict):
     splits_version: Annotated[
         str,
         Field(
-            min_length=1,
+            json_schema_extra={"enum": list(SPLITS_VERSIONS)},
             description="v1; or legacy: the authors' positive-only split (localization and segmentation only, "
             "for comparison with published numbers, never on a leaderboard)",
         ),
@@ -146,6 +174,17 @@ class _SubmissionBase(_Strict):
     threshold: Probability | None = Field(
         None, description="operating threshold on the scores, chosen on the validation split"
     )
+
+
+    @field_validator("splits_version")
+    @classmethod
+    def _known_version(cls, value: str, info: ValidationInfo) -> str:
+        # a dataset built from a custom manifest scores its own version: the validator passes it as context
+        extra = (info.context or {}).get("splits_version")
+        if value not in SPLITS_VERSIONS and value != extra:
+            known = ", ".join(repr(v) for v in (*SPLITS_VERSIONS, *([extra] if extra else [])))
+            raise ValueError(f"expected one of {known}")
+        return value
 
 
 class ClassificationSubmission(_SubmissionBase):
@@ -181,16 +220,25 @@ SUBMISSION_MODELS: dict[str, type[_SubmissionBase]] = {
     "segmentation": SegmentationSubmission,
 }
 
+ENTRY_MODELS: dict[str, type[BaseModel]] = {
+    task: model.model_fields["predictions"].annotation.__args__[0] for task, model in SUBMISSION_MODELS.items()
+}
+"""The model of one ``predictions`` entry, per task."""
+
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Submission)
 
 
-def parse_submission(data: Any) -> ClassificationSubmission | LocalizationSubmission | SegmentationSubmission:
+def parse_submission(data: Any, *, splits_version: str | None = None) -> ClassificationSubmission | LocalizationSubmission | SegmentationSubmission:
     """Build the typed submission from parsed JSON (raises pydantic's ValidationError).
 
     Use :func:`fracbench.validate.validate_submission` for user input: it reports
-    every problem with expected and found values, then calls this.
+    every problem with expected and found values, and the content rules, then calls this.
+
+    Args:
+        data: the parsed JSON.
+        splits_version: a further splits version to accept (a dataset built from a custom manifest).
     """
-    return _ADAPTER.validate_python(data)
+    return _ADAPTER.validate_python(data, context={"splits_version": splits_version})
 
 
 def submission_json_schema() -> dict[str, Any]:

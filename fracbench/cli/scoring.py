@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from fracbench.errors import Problem
+
 from fracbench.cli import console, err_console, safe
 
 DEFAULT_MAX_PROBLEMS = 200
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("submission", help="the submission file, .json or .json.gz")
     _data_split(p)
     _splits_version(p)
-    p.add_argument("--schema-only", action="store_true", help="check only what needs no dataset (no image ids, sizes or bounds)")
+    p.add_argument("--schema-only", action="store_true", help="check only the format, as the published JSON Schema does (no dataset needed; "
+                   "image ids, duplicates, bounds, mask sizes and contents not checked)")
     p.add_argument("--max-problems", type=int, default=DEFAULT_MAX_PROBLEMS, metavar="N", help=f"problems to print (default {DEFAULT_MAX_PROBLEMS}; 0: all)")
     p.set_defaults(func=cmd_validate)
 
@@ -77,54 +80,43 @@ def _bootstrap(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
-def _render_problems(source: str, problems: Sequence[tuple[str, str]], limit: int) -> None:
+def _render_problems(source: str, problems: Sequence[Problem], limit: int) -> None:
     console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s)", highlight=False)
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("where", overflow="fold")
     table.add_column("problem", overflow="fold")
     shown = problems if limit <= 0 else problems[:limit]
-    for location, message in shown:
-        table.add_row(safe(location), safe(message))
+    for p in shown:
+        table.add_row(safe(p.location), safe(p.message))
     console.print(table)
     if len(shown) < len(problems):
         console.print(f"... {len(problems) - len(shown)} more; pass --max-problems 0 to list all", highlight=False)
-
-
-def _split_problem(text: str) -> tuple[str, str]:
-    location, _, message = text.partition(": ")
-    return location, message
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
     from fracbench.errors import DatasetNotFoundError
     from fracbench.score import load_split_ground_truth
-    from fracbench.submission import (
-        LEGACY_SPLITS_VERSION,
-        SCORABLE_SPLITS,
-        SPLITS_VERSIONS,
-        TASK_NAMES,
-    )
-    from fracbench.validate import read_document, validate_submission
+    from fracbench.vocab import LEGACY_SPLITS_VERSION
+    from fracbench.validate import Header, read_document, validate_submission
 
     doc = read_document(args.submission)
     gt = None
     split = args.split
     if not doc.problems and not args.schema_only:
-        declared = doc.data if isinstance(doc.data, dict) else {}
-        split = split or (declared.get("split") if declared.get("split") in SCORABLE_SPLITS else "test")
-        task = declared.get("task") if declared.get("task") in TASK_NAMES else None
-        version = args.splits_version or (declared.get("splits_version") if declared.get("splits_version") in SPLITS_VERSIONS else "v1")
+        header = Header.of(doc.data)
+        split = split or header.split or "test"
+        version = args.splits_version or header.splits_version or "v1"
         try:
-            gt = load_split_ground_truth(args.data, split, task, version)
+            gt = load_split_ground_truth(args.data, split, header.task, version)
         except DatasetNotFoundError as exc:
-            raise DatasetNotFoundError(f"{exc}; or pass --schema-only to check only what needs no dataset") from None
-    report = validate_submission(doc, gt, split=split)
+            raise DatasetNotFoundError(f"{exc}; or pass --schema-only to check only the format") from None
+    report = validate_submission(doc, gt, split=split, schema_only=args.schema_only)
     if not report.ok:
-        _render_problems(report.source, [(p.location, p.message) for p in report.problems], args.max_problems)
+        _render_problems(report.source, report.problems, args.max_problems)
         _warn(report.warnings)
         return 1
-    against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, sizes and bounds not checked[/yellow]"
+    against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, duplicates, bounds and masks not checked[/yellow]"
     console.print(
         f"[green]✓[/green] {safe(report.source)}: valid {report.task} submission for the {report.split} split, "
         f"{report.n_predictions} predictions; {against}",
@@ -183,7 +175,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             )
         except SubmissionError as exc:
             bar.stop()
-            _render_problems(args.submission, [_split_problem(p) for p in exc.problems], args.max_problems)
+            _render_problems(exc.source or args.submission, exc.problems, args.max_problems)
             return 1
     spec = get_task(result.task)
     prov = result.provenance
@@ -260,8 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     try:
         cmp = compare_submissions(args.a, args.b, data=args.data, split=args.split, metric=args.metric, n_resamples=args.bootstrap, seed=args.seed)
     except SubmissionError as exc:
-        source = exc.args[0].split(":", 1)[0] if exc.args else "submission"
-        _render_problems(source, [_split_problem(p) for p in exc.problems], DEFAULT_MAX_PROBLEMS)
+        _render_problems(exc.source or "submission", exc.problems, DEFAULT_MAX_PROBLEMS)
         return 1
     table = Table(title=f"{cmp.metric} on the {cmp.split} split ({cmp.task}, splits {cmp.splits_version})")
     for col in ("", "model", cmp.metric, "95% CI"):

@@ -134,7 +134,7 @@ def test_invalid_submission_raises_with_every_problem(tmp_path):
     with pytest.raises(SubmissionError) as exc:
         score_submission(path, gt=GT)
     assert len(exc.value.problems) == 3
-    assert any(p.startswith("predictions[0].boxes[0].bbox:") for p in exc.value.problems)
+    assert any(p.location == "predictions[0].boxes[0].bbox" and str(p).startswith("predictions[0].boxes[0].bbox:") for p in exc.value.problems)
 
 
 def test_split_must_match(tmp_path):
