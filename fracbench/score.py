@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -22,11 +21,31 @@ from fracbench import PROTOCOL_VERSION, SPLITS_VERSION, __version__
 from fracbench.dataset.groundtruth import GroundTruth, GTImage
 from fracbench.errors import ScoringError
 from fracbench.metrics import Evaluation
-from fracbench.metrics.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, GroupResamples, draw_groups, percentile_interval, resample_values
-from fracbench.result import BootstrapInfo, MainScore, MetricValue, ModelInfo, Provenance, Result
-from fracbench.vocab import LEGACY_SPLITS_VERSION, unscorable_reason
+from fracbench.metrics.bootstrap import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    GroupResamples,
+    draw_groups,
+    percentile_interval,
+    resample_values,
+)
+from fracbench.result import (
+    BootstrapInfo,
+    MainScore,
+    MetricValue,
+    ModelInfo,
+    Provenance,
+    Result,
+)
 from fracbench.tasks import TaskSpec, get_task
-from fracbench.validate import Header, RawDocument, ValidationReport, read_document, validate_submission
+from fracbench.validate import (
+    Header,
+    RawDocument,
+    ValidationReport,
+    read_document,
+    validate_submission,
+)
+from fracbench.vocab import LEGACY_SPLITS_VERSION, unscorable_reason
 
 log = logging.getLogger(__name__)
 

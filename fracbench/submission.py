@@ -18,10 +18,25 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Strict, Tag, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
 
 from fracbench.atomic import write_text
-from fracbench.vocab import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASKS  # noqa: F401 (re-exported)
+from fracbench.vocab import (  # noqa: F401 (re-exported)
+    LEGACY_SPLITS_VERSION,
+    SCORABLE_SPLITS,
+    SPLITS_VERSIONS,
+    TASKS,
+)
 
 SUBMISSION_SCHEMA = "fracbench.submission/v1"
 """The ``schema`` value of every v1 submission."""

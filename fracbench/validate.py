@@ -17,20 +17,19 @@ Schema's (``tests/unit/test_schema_agreement.py`` checks this on fuzzed document
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import hashlib
 import io
 import json
+import math
 import os
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import difflib
-import math
-import re
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -45,16 +44,21 @@ from fracbench.submission import (
     MAX_OBJECTS_PER_IMAGE,
     MAX_POLYGON_COORDS,
     MAX_SUBMISSION_BYTES,
+    RLE,
     SUBMISSION_MODELS,
     SUBMISSION_SCHEMA,
     Box,
     ModelCard,
     PolygonInstance,
     RLEInstance,
-    RLE,
-    parse_submission,
 )
-from fracbench.vocab import LEGACY_SPLITS_VERSION, SCORABLE_SPLITS, SPLITS_VERSIONS, TASKS, unscorable_reason
+from fracbench.vocab import (
+    LEGACY_SPLITS_VERSION,
+    SCORABLE_SPLITS,
+    SPLITS_VERSIONS,
+    TASKS,
+    unscorable_reason,
+)
 
 MAX_PROBLEMS = 10_000
 """Problems recorded per report; beyond this one final entry counts the rest."""
@@ -386,10 +390,10 @@ def validate_submission(
         sink.add(p)
     if gt is not None:
         report.checked_against = f"{gt.split} split of splits {gt.splits_version} ({len(gt.images)} images)"
-    data = doc.data
+    data, typed = doc.data, None
     if data is not None or not doc.problems:
         extra_version = gt.splits_version if gt is not None and gt.splits_version not in SPLITS_VERSIONS else None
-        task = check_format(data, sink, splits_version=extra_version)
+        task, typed = check_format(data, sink, splits_version=extra_version)
         if isinstance(data, dict):
             report.task = task
             report.split = data.get("split") if data.get("split") in SCORABLE_SPLITS else None
@@ -405,10 +409,7 @@ def validate_submission(
 
         report.warnings = box_convention_warnings(data, {g.image_id: (g.width, g.height) for g in gt.images})
     if report.ok:
-        try:
-            report.submission = parse_submission(data, splits_version=extra_version)
-        except ValidationError as exc:  # check_format runs the same models; never lose a problem
-            report.problems = [Problem(_loc(err["loc"]), "invalid", f"{err['msg']} (found {describe(err.get('input'))})") for err in exc.errors()]
+        report.submission = typed
     return report
 
 
@@ -419,7 +420,7 @@ _CHUNK = 2000
 """Prediction entries validated per call, so memory stays bounded on a file full of errors."""
 
 
-def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -> str | None:
+def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -> tuple[str | None, BaseModel | None]:
     """Run the submission models over ``data`` and translate every error into ``sink``.
 
     The header and the entries are validated separately (the entries in chunks), with
@@ -428,12 +429,13 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
     keys look like, so one run reports everything.
 
     Returns:
-        str | None: the declared task when it is one of :data:`fracbench.vocab.TASKS`.
+        tuple: the declared task when it is one of :data:`fracbench.vocab.TASKS`, and the
+        typed submission when the models accepted everything (else None).
     """
     if not isinstance(data, dict):
         sink.add(Problem("(top level)", "not_object", f"expected a JSON object with keys schema, task, splits_version, split, model, predictions; found {describe(data)}",
                          expected="a JSON object", found=describe(data)))
-        return None
+        return None, None
     context = {"splits_version": splits_version}
     task = data.get("task")
     known = task if isinstance(task, str) and task in TASKS else None
@@ -447,8 +449,9 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
     model = SUBMISSION_MODELS[shape]
     preds = data.get("predictions")
     header = {**data, "task": shape, "predictions": []} if isinstance(preds, list) else {**data, "task": shape}
+    typed: BaseModel | None = None
     try:
-        model.model_validate(header, context=context)
+        typed = model.model_validate(header, context=context)
     except ValidationError as exc:
         for err in exc.errors():
             if err["loc"] != ("task",):
@@ -456,11 +459,13 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
     if isinstance(preds, list):
         entries = ENTRY_MODELS[shape]
         adapter = _entry_adapter(shape)
+        parsed: list[Any] = []
         for start in range(0, len(preds), _CHUNK):
             chunk = preds[start:start + _CHUNK]
             try:
-                adapter.validate_python(chunk, context=context)
+                parsed.extend(adapter.validate_python(chunk, context=context))
             except ValidationError as exc:
+                typed = None
                 if sink.full:
                     sink.dropped += exc.error_count()
                     continue
@@ -468,7 +473,9 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
                     i, *rest = err["loc"]
                     err = {**err, "loc": ("predictions", start + i, *rest)}
                     sink.add(_translate(err, ("predictions",), data, entries))
-    return known
+        if typed is not None:
+            typed.predictions = parsed  # validated above by the same models, chunk by chunk
+    return known, (typed if known is not None else None)
 
 
 _ADAPTERS: dict[str, Any] = {}
@@ -499,11 +506,7 @@ def _loc(parts: tuple[Any, ...]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and part.endswith("-instance"):
-            continue
-        elif part in SUBMISSION_MODELS or part in ("ClassificationSubmission", "LocalizationSubmission", "SegmentationSubmission"):
-            continue
-        else:
+        elif not (isinstance(part, str) and part.endswith("-instance")):  # union tags name no field
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 

@@ -8,9 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
-from fracbench.errors import Problem
-
 from fracbench.cli import console, err_console, safe
+from fracbench.errors import Problem
 
 DEFAULT_MAX_PROBLEMS = 200
 
@@ -97,8 +96,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
     from fracbench.errors import DatasetNotFoundError
     from fracbench.score import load_split_ground_truth
-    from fracbench.vocab import LEGACY_SPLITS_VERSION
     from fracbench.validate import Header, read_document, validate_submission
+    from fracbench.vocab import LEGACY_SPLITS_VERSION
 
     doc = read_document(args.submission)
     gt = None
