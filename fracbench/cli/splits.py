@@ -140,14 +140,19 @@ def run_show(args: argparse.Namespace) -> int:
         for header, rows in tables:
             console.print(_markdown(header, rows) + "\n", highlight=False, soft_wrap=True, markup=False)
         return 0
-    from rich.table import Table
+    from rich import box
+    from rich.table import Column, Table
 
     console.print(title, highlight=False, soft_wrap=True)
     for header, rows in tables:
-        table = Table(*header)
+        # One header word a line and cells never wrapped or cut: with the light box (its blank column
+        # divider is the only gap) every table fits 80 columns whole.
+        columns = [Column(h.replace(" ", "\n"), no_wrap=True) for h in header]
+        table = Table(*columns, box=box.SIMPLE_HEAD, padding=0, show_edge=False)
         for row in rows:
             table.add_row(*row)
         console.print(table)
+        console.print()
     return 0
 
 
