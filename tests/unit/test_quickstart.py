@@ -73,3 +73,13 @@ def test_offline_quickstart_names_from(tmp_path, capsys, monkeypatch):
     assert main(["quickstart", "--work", str(tmp_path / "w"), "--data", str(tmp_path / "d")]) == 1
     err = capsys.readouterr().err
     assert "connection refused" in err and "--from" in err
+
+
+def test_builds_go_where_the_data_search_looks_first(tmp_path, monkeypatch):
+    from fracbench.dataset.locate import default_build_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("FRACBENCH_DATA", raising=False)
+    assert default_build_dir() == tmp_path / "cache" / "fracbench" / "fracatlas"
+    monkeypatch.setenv("FRACBENCH_DATA", str(tmp_path / "mine"))
+    assert default_build_dir() == tmp_path / "mine"
