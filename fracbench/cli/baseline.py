@@ -50,7 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmds = p.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND", parser_class=type(p))
 
-    t = cmds.add_parser("train", help="train a baseline on the built dataset (resumable)")
+    t = cmds.add_parser("train", help="train a baseline on the built dataset (resumable)",
+                        description="Train a reference baseline on the train split with the recipe's defaults, "
+                                    "choosing the epoch on validation; writes a run directory (best.pt, last.pt, "
+                                    "history.jsonl) that --resume continues.")
     t.add_argument("task", choices=TASKS)
     t.add_argument("--data", type=Path, default=None, help="built dataset dir (default: $FRACBENCH_DATA, cache dir)")
     t.add_argument("--out", type=Path, required=True, help="run directory to create (or continue with --resume)")
@@ -88,7 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-pretrained", action="store_true", help="random init instead of the ImageNet weights")
     t.set_defaults(func=_needs_extra(run_train))
 
-    r = cmds.add_parser("predict", help="write a submission (preds.json) for a split")
+    r = cmds.add_parser("predict", help="write a submission (preds.json) for a split",
+                        description="Write a fracbench submission for a split from a run directory or a shipped "
+                                    "reference (a task name), with the post-processing fitted on validation.")
     r.add_argument("run", type=Path, help="a trained run directory, or a task name for the shipped reference run")
     r.add_argument("--kind", default=None, choices=("box-ellipse",),
                    help="read a localization run as box-ellipse segmentation")
@@ -102,7 +107,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--cache", type=Path, default=None, help="decode cache dir")
     r.set_defaults(func=_needs_extra(run_predict))
 
-    s = cmds.add_parser("ship", help="record a finished run as the shipped reference of a task (fp16 weights)")
+    s = cmds.add_parser("ship", help="record a finished run as the shipped reference of a task (fp16 weights)",
+                        description="Record a finished run as the shipped reference of a task: fp16 safetensors "
+                                    "weights and their sha256 in references.json, with the post-processing fitted"
+                                    " on validation.")
     s.add_argument("run", type=Path, help="a finished run directory")
     s.add_argument("--task", choices=TASKS, required=True, help="the task it is the reference of")
     s.add_argument("--kind", default=None, choices=("box-ellipse",),
@@ -159,7 +167,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--cards", type=Path, default=Path("cards"), help="folder of model-TASK.md cards (default ./cards)")
     u.set_defaults(func=_needs_extra(run_publish))
 
-    e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
+    e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions",
+                        description="Write Grad-CAM overlays (PNG) of a classification run's positive predictions"
+                                    " on a split, to see what the classifier looks at.")
     e.add_argument("run", type=Path, help="a trained classification run directory")
     e.add_argument("--split", default="test", help="test (default) or validation")
     e.add_argument("--data", type=Path, default=None, help="built dataset dir (default: the run's)")
