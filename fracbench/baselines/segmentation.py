@@ -165,8 +165,7 @@ def instances_at_original(prob: np.ndarray, cached: CachedSplit, i: int, thresho
         list[dict]: ``{"score", "rle": {"size": [h, w], "counts": str}}`` by decreasing score,
         at most :data:`MAX_INSTANCES`.
     """
-    from pycocotools import mask as mask_utils
-    from scipy import ndimage
+    from fracbench.metrics.rle import probability_instances
 
     h, w = cached.content_shape(i)
     if prob[:h, :w].max() < threshold * 255:
@@ -175,17 +174,6 @@ def instances_at_original(prob: np.ndarray, cached: CachedSplit, i: int, thresho
     region = torch.from_numpy(prob[:h, :w].astype(np.float32) / 255)[None, None]
     full = torch.nn.functional.interpolate(region, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
     full = full.numpy()
-    comps, n = ndimage.label(full >= threshold, structure=_EIGHT)
     min_px = min_area / float(cached.scales[i][0] * cached.scales[i][1])
-    instances = []
-    for k, sl in enumerate(ndimage.find_objects(comps), start=1):
-        m = comps[sl] == k
-        if m.sum() < min_px:
-            continue
-        mask = np.zeros((height, width), dtype=np.uint8, order="F")
-        mask[sl][m] = 1
-        rle = mask_utils.encode(mask)
-        instances.append({"score": float(full[sl][m].max()),
-                          "rle": {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}})
-    instances.sort(key=lambda d: -d["score"])
+    instances = [{"score": d["score"], "rle": d["rle"]} for d in probability_instances(full, threshold, min_pixels=min_px)]
     return instances[:MAX_INSTANCES]

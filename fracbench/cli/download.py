@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", type=Path, default=None,
-                   help="built dataset directory (default: $XDG_CACHE_HOME/fracbench/fracatlas)")
+                   help="built dataset directory (default: where every command looks, $FRACBENCH_DATA, else "
+                   "$XDG_CACHE_HOME/fracbench/fracatlas)")
     p.add_argument("--raw-out", type=Path, default=None,
                    help="where the zip and its extraction go (default: $XDG_CACHE_HOME/fracbench/raw)")
     p.add_argument("--url", help="download this URL instead of the pinned one (needs --md5)")
@@ -89,11 +90,11 @@ def run_download(args: argparse.Namespace) -> int:
                                TransferSpeedColumn)
 
     from fracbench.cli import console, err_console
-    from fracbench.dataset.locate import default_data_dir
+    from fracbench.dataset.locate import default_build_dir
     from fracbench.release.download import FRACATLAS_FIGSHARE_V7, default_raw_dir, fetch_release, open_local_release
 
     expected = _expected(args)
-    out = args.out if args.out is not None else default_data_dir()
+    out = args.out if args.out is not None else default_build_dir()
     raw_out = args.raw_out if args.raw_out is not None else default_raw_dir()
     if not args.no_build and (out / "fracbench.json").exists() and not args.overwrite:
         raise DatasetError(

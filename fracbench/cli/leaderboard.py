@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-rescore", action="store_true", help="check hashes, schema and files only")
     p.set_defaults(func=run_verify)
 
-    p = cmds.add_parser("render", help="write BOARD/README.md and BOARD/index.html from the entries")
+    p = cmds.add_parser("render", help="write BOARD/README.md and BOARD/index.html from the entries",
+                         description="Render the board's sealed entries as BOARD/README.md (Markdown tables) and "
+                                     "BOARD/index.html (sortable tabs, curves); the entries are read, never re-"
+                                     "scored.")
     board_arg(p)
     p.set_defaults(func=run_render)
 

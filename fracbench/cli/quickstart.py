@@ -4,6 +4,10 @@ Get a release (the pinned figshare zip, or a local zip or directory), audit it, 
 the dataset, verify the shipped splits and score a reference submission. Each step is
 one ordinary ``fracbench`` command, printed before it runs, so the quickstart doubles
 as a transcript of how to do each step by hand.
+
+The built dataset goes where every other command looks first (``$FRACBENCH_DATA``, else
+``~/.cache/fracbench/fracatlas``), so ``fracbench score preds.json`` and ``fracbench.load(...)``
+find it without ``--data``; the raw release, the audit and the result stay under ``--work``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-missing", action="store_true",
                    help="accept a partial mirror (absent images are recorded; scoring then needs every image, so it is skipped)")
     p.add_argument("--work", type=Path, default=Path("fracbench-work"), metavar="DIR",
-                   help="where the raw release, the audit and the built dataset go (default ./fracbench-work)")
+                   help="where the raw release, the audit and result.json go (default ./fracbench-work)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="where the dataset is built, replacing a build there (default: where every command looks "
+                   "first, $FRACBENCH_DATA, else ~/.cache/fracbench/fracatlas)")
     p.add_argument("--manifest", type=Path, default=None, metavar="FILE",
                    help="split manifest to build with (default: the shipped v1; for other releases)")
     p.add_argument("--submission", type=Path, default=None, metavar="FILE",
@@ -56,13 +63,16 @@ def _default_submission() -> Path | None:
 def run_quickstart(args: argparse.Namespace) -> int:
     """Run download/build, audit, splits verify and score in order; stop at the first failure."""
     from fracbench.cli import console, err_console, main, safe
+    from fracbench.dataset.locate import default_build_dir
 
     work: Path = args.work
-    raw_out, data, audit = work / "raw", work / "fracatlas", work / "audit"
+    raw_out, audit = work / "raw", work / "audit"
+    data: Path = args.data if args.data is not None else default_build_dir()
     partial = ["--allow-missing"] if args.allow_missing else []
 
     def step(argv: list[str]) -> int:
-        console.rule(f"[bold]fracbench {safe(' '.join(argv))}", align="left")
+        # Printed whole (never cut or wrapped at the terminal width) so it can be copied and run.
+        console.print(f"[bold]$ fracbench {safe(' '.join(argv))}", highlight=False, soft_wrap=True)
         return main(argv)
 
     source = ["--from", str(args.source)] if args.source is not None else []
@@ -88,5 +98,12 @@ def run_quickstart(args: argparse.Namespace) -> int:
     elif code := step(["score", str(submission), "--data", str(data), "--json", str(work / "result.json")]):
         return code
     console.rule("[bold green]done", align="left")
-    console.print(f"audit: {audit / 'audit.md'}\ndataset: {data}  (datasets.load_dataset(\"{data}\"))", markup=False)
+    if data.resolve() == default_build_dir().resolve():
+        where, data_arg, load_arg = " (found by every command without --data)", "", ""
+    else:
+        where, data_arg, load_arg = "", f" --data {data}", f', data="{data}"'
+    console.print(f"audit: {safe(audit / 'audit.md')}\ndataset: {safe(data)}{where}\nnext:\n"
+                  f"  fracbench score preds.json{safe(data_arg)}\n"
+                  f"  fracbench.load(\"classification\", split=\"train\"{safe(load_arg)})",
+                  highlight=False, soft_wrap=True)
     return 0

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score",
         help="validate and score a submission (metrics with 95%% CIs)",
         description="Validate, then score a submission on every image of the split (negatives included): "
-        "all metrics of its task with group-bootstrap 95%% CIs, subgroups, curves and provenance.",
+        "all metrics of its task with group-bootstrap 95% CIs, subgroups, curves and provenance.",
     )
     p.add_argument("submission", help="the submission file, .json or .json.gz")
     _data_split(p)
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="paired bootstrap comparison of two submissions",
         description="Compare two SUBMISSION files (not Result JSONs: those hold no predictions) of the same "
-        "task and split on one metric: difference A - B, its 95%% CI and a two-sided p-value from a paired "
+        "task and split on one metric: difference A - B, its 95% CI and a two-sided p-value from a paired "
         "group bootstrap (both see the same resampled images).",
     )
     p.add_argument("a", help="submission A")

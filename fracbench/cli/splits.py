@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmds = p.add_subparsers(dest="splits_command", metavar="SUBCOMMAND", parser_class=type(p))
 
-    v = cmds.add_parser("verify", help="check a manifest's sha256 and invariants (exit 1 naming what broke)")
+    v = cmds.add_parser("verify", help="check a manifest's sha256 and invariants (exit 1 naming what broke)",
+                        description="Check a split manifest (default: the shipped v1) against its pinned sha256, "
+                                    "its format and every invariant (e.g. no leakage group on two sides), all at "
+                                    "once; exit 1 lists every problem.")
     v.add_argument("--manifest", type=Path, default=None,
                    help="manifest CSV to check, MANIFEST.json next to it (default: the shipped v1, plus legacy)")
     v.add_argument("--raw", type=Path, default=None,
@@ -28,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--allow-missing", action="store_true", help="accept a partial raw release with --raw")
     v.set_defaults(func=run_verify)
 
-    d = cmds.add_parser("derive", help="derive a manifest from a raw release (byte-identical to the shipped one)")
+    d = cmds.add_parser("derive", help="derive a manifest from a raw release (byte-identical to the shipped one)",
+                        description="Derive a split manifest from a raw release and its audit evidence; on the "
+                                    "complete FracAtlas release it reproduces the shipped v1 manifest byte for "
+                                    "byte.")
     d.add_argument("--raw", type=Path, required=True, help="the raw release (FracAtlas/ or its parent)")
     d.add_argument("--out", type=Path, required=True, help="manifest CSV to write (MANIFEST.json goes next to it)")
     d.add_argument("--allow-missing", action="store_true",
@@ -40,7 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="v1 (default) or legacy (the authors' split as image_id,split)")
     d.set_defaults(func=run_derive)
 
-    s = cmds.add_parser("show", help="print counts per split × label × region, with rates")
+    s = cmds.add_parser("show", help="print counts per split × label × region, with rates",
+                        description="Print a split version's counts: images, fracture and hardware rates, groups "
+                                    "and unscored images per split; split × label × region; the cross-validation "
+                                    "folds (--markdown for docs).")
     s.add_argument("--version", choices=VERSIONS, default="v1", help="v1 (default) or legacy (authors' split)")
     s.add_argument("--manifest", type=Path, default=None, help="show this manifest CSV instead of a shipped one")
     s.add_argument("--markdown", action="store_true", help="print Markdown tables (as pasted in docs/SPLITS.md)")
@@ -140,14 +149,19 @@ def run_show(args: argparse.Namespace) -> int:
         for header, rows in tables:
             console.print(_markdown(header, rows) + "\n", highlight=False, soft_wrap=True, markup=False)
         return 0
-    from rich.table import Table
+    from rich import box
+    from rich.table import Column, Table
 
     console.print(title, highlight=False, soft_wrap=True)
     for header, rows in tables:
-        table = Table(*header)
+        # One header word a line and cells never wrapped or cut: with the light box (its blank column
+        # divider is the only gap) every table fits 80 columns whole.
+        columns = [Column(h.replace(" ", "\n"), no_wrap=True) for h in header]
+        table = Table(*columns, box=box.SIMPLE_HEAD, padding=0, show_edge=False)
         for row in rows:
             table.add_row(*row)
         console.print(table)
+        console.print()
     return 0
 
 

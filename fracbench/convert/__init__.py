@@ -6,7 +6,7 @@ such as torchvision, detectron2 and pycocotools (``coco``), ImageFolder readers
 such as timm, Keras and torchvision (``imagefolder``) and nnU-Net v2 (``nnunet``).
 Imports (:func:`fracbench.convert.import_preds.import_predictions`) turn those
 tools' prediction files (Ultralytics ``save_txt`` labels, COCO results JSON, a
-``image_id,score`` CSV) into a ``fracbench.submission/v1`` document.
+``image_id,score`` CSV, an nnU-Net v2 prediction folder) into a ``fracbench.submission/v1`` document.
 
 Exports read only the built dataset's parquet files (never the raw release) and
 copy the stored image bytes; imports read only the label columns, for image sizes.
@@ -18,7 +18,7 @@ from __future__ import annotations
 EXPORT_FORMATS = ("yolo", "coco", "imagefolder", "nnunet")
 """Layouts ``fracbench export`` writes."""
 
-IMPORT_FORMATS = ("yolo", "coco", "csv")
+IMPORT_FORMATS = ("yolo", "coco", "csv", "nnunet")
 """Prediction files ``fracbench import-preds`` reads."""
 
 EXPORT_TASKS = {
@@ -33,6 +33,7 @@ IMPORT_TASKS = {
     "yolo": ("localization", "segmentation", "classification"),
     "coco": ("localization", "segmentation", "classification"),
     "csv": ("classification",),
+    "nnunet": ("segmentation", "localization", "classification"),
 }
 """Tasks each import can produce; the first is the default."""
 

@@ -2,7 +2,8 @@
 
 Readers, one per format, return each image's detections
 (:class:`~fracbench.convert.detections.Detection`): :func:`fracbench.convert.yolo.read_yolo`,
-:func:`fracbench.convert.coco.read_coco_results` and :func:`read_score_csv`;
+:func:`fracbench.convert.coco.read_coco_results`, :func:`read_score_csv` and
+:func:`fracbench.convert.nnunet_preds.read_nnunet`;
 :func:`import_predictions` then lays them out for the task, with every image of
 the split exactly once (an image without detections gets an empty list, or score
 0 for classification from a detector), and checks the result with
@@ -18,6 +19,10 @@ the split exactly once (an image without detections gets an empty list, or score
   19), the FracAtlas id or a file name; with ``annotations=`` the integer ids are
   looked up in that COCO file's ``images`` (for a file other than our export).
 * ``csv``: ``image_id,score`` (classification; the id may be a file name).
+* ``nnunet``: an ``nnUNetv2_predict`` output folder, ``<case>.png`` masks and/or
+  ``<case>.npz`` probabilities (:mod:`fracbench.convert.nnunet_preds`): connected
+  components become instances, scored by their peak probability (1.0 from a hard mask).
+  Every image of the split must have a file, as nnU-Net writes one per case.
 
 Detections for images of another split of the dataset are dropped and counted
 (a tool run on several splits at once); an id that is no image of the dataset is
@@ -58,6 +63,7 @@ class ImportSummary:
         trimmed: objects dropped beyond the 100 highest-scoring of an image.
         degenerate: boxes dropped for zero (or negative) width or height, e.g. YOLO boxes
             clipped to nothing at the image border; the format requires w, h > 0.
+        from_masks: (nnunet) images read from hard ``.png`` masks, whose instances all score 1.0.
     """
 
     format: str
@@ -69,6 +75,7 @@ class ImportSummary:
     other_split: int = 0
     trimmed: int = 0
     degenerate: int = 0
+    from_masks: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -128,12 +135,13 @@ def import_predictions(
     model_url: str | None = None,
     description: str | None = None,
     threshold: float | None = None,
+    prob_threshold: float | None = None,
 ) -> tuple[dict[str, Any], ImportSummary]:
     """Convert a prediction file into a validated ``fracbench.submission/v1`` document.
 
     Args:
-        fmt: ``yolo``, ``coco`` or ``csv``.
-        source: the labels directory (yolo) or file.
+        fmt: ``yolo``, ``coco``, ``csv`` or ``nnunet``.
+        source: the labels directory (yolo), the prediction folder (nnunet) or file.
         split: ``validation`` or ``test``.
         task: the submission's task; default per format (see
             :data:`fracbench.convert.IMPORT_TASKS`). From detections, classification
@@ -143,6 +151,8 @@ def import_predictions(
         annotations: (coco) a COCO file mapping the results' integer ids to file names.
         category_id: (coco) keep only this category.
         model_url, description, threshold: optional submission fields.
+        prob_threshold: (nnunet) fracture-probability cut of ``.npz`` files; default 0.5,
+            nnU-Net's own argmax.
 
     Returns:
         tuple: the submission document (JSON-ready) and an :class:`ImportSummary`.
@@ -171,15 +181,24 @@ def import_predictions(
         from fracbench.convert.coco import read_coco_results
 
         found = read_coco_results(source, set(sizes), annotations=annotations, category_id=category_id)
+    elif fmt == "nnunet":
+        from fracbench.convert.nnunet_preds import DEFAULT_THRESHOLD, read_nnunet
+
+        read = read_nnunet(source, sizes, threshold=DEFAULT_THRESHOLD if prob_threshold is None else prob_threshold)
+        if read.unknown:
+            raise predictions_error(source, "files named after no image of the dataset", read.unknown)
+        found, summary.from_masks = read.detections, read.from_masks
     else:
         found = read_score_csv(source, set(sizes))
     split_ids = [g.image_id for g in gt.images]
     wanted = set(split_ids)
     summary.other_split = sum(len(v) for k, v in found.items() if k not in wanted)
-    if fmt == "csv":
+    if fmt in ("csv", "nnunet"):
         missing = [i for i in split_ids if i not in found]
         if missing:
-            raise predictions_error(source, f"no score for {len(missing)} of the {len(split_ids)} {split} images", missing)
+            what, why = ("score", "") if fmt == "csv" else ("prediction file", " (nnU-Net writes one per case)")
+            raise predictions_error(source, f"no {what} for {len(missing)} of the {len(split_ids)} {split} images{why}",
+                                    missing)
     predictions = [_entry(task, i, found.get(i, []), summary) for i in split_ids]
     summary.images = len(predictions)
     summary.with_predictions = sum(1 for i in split_ids if found.get(i))
@@ -203,6 +222,10 @@ def import_predictions(
     if summary.degenerate:
         summary.notes.append(f"{summary.degenerate} box(es) of zero width or height were dropped "
                              "(clipped to nothing at an image border?); the format needs w, h > 0")
+    if summary.from_masks:
+        summary.notes.append(f"{summary.from_masks} image(s) read from hard .png masks: their instances all score 1.0 "
+                             "(a mask has no confidence), so AP is that of one operating point; "
+                             "nnUNetv2_predict --save_probabilities writes .npz files that give ranked scores")
     if summary.trimmed:
         summary.notes.append(f"{summary.trimmed} object(s) beyond the {MAX_OBJECTS_PER_IMAGE} most confident of an image were dropped")
     return doc, summary

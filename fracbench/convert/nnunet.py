@@ -36,6 +36,20 @@ DATASET_NAME = "FracAtlas"
 CHANNEL = "_0000"
 """nnU-Net's channel suffix of the single input channel."""
 
+FILE_ENDING = ".png"
+"""``dataset.json``'s ``file_ending``: of the images, the labels and nnU-Net's predicted masks."""
+
+
+def case_id(image_id: str) -> str:
+    """The nnU-Net case identifier of an image: its FracAtlas id, as is (``IMG0000019``).
+
+    The export writes ``<case>_0000.png`` (image) and ``<case>.png`` (label); ``nnUNetv2_predict``
+    names its outputs after the case: ``<case>.png`` (mask) and, with ``--save_probabilities``,
+    ``<case>.npz`` + ``<case>.pkl``. :mod:`fracbench.convert.nnunet_preds` maps them back through
+    this function.
+    """
+    return image_id
+
 _COLUMNS = ("image", "image_id", "label", "width", "height", "group_id", "mask")
 
 
@@ -157,12 +171,12 @@ def write_nnunet(
     for split in SPLITS:
         images, labels = ("imagesTr", "labelsTr") if split != "test" else ("imagesTs", "labelsTs")
         for row in source.rows(split, _COLUMNS):
-            case = row["image_id"]
+            case = case_id(row["image_id"])
             if groups.get(case) != row["group_id"]:
                 raise DatasetError(f"image {case}: group {row['group_id']} in the dataset, {groups.get(case)} in {split_manifest.path}")
             size = (int(row["width"]), int(row["height"]))
-            write_file(tmp / images / f"{case}{CHANNEL}.png", greyscale_png(row["image"]["bytes"], case, size))
-            write_file(tmp / labels / f"{case}.png", row["mask"]["bytes"])
+            write_file(tmp / images / f"{case}{CHANNEL}{FILE_ENDING}", greyscale_png(row["image"]["bytes"], case, size))
+            write_file(tmp / labels / f"{case}{FILE_ENDING}", row["mask"]["bytes"])
             if split != "test":
                 cases.add(case)
             summary.count(split, row["label"])
@@ -183,7 +197,7 @@ def dataset_json(source: BuiltDataset, num_training: int) -> dict:
         "channel_names": {"0": "X-ray"},
         "labels": {"background": 0, "fracture": 1},
         "numTraining": num_training,
-        "file_ending": ".png",
+        "file_ending": FILE_ENDING,
         "overwrite_image_reader_writer": "NaturalImage2DIO",
         "name": DATASET_NAME,
         "description": (

@@ -16,6 +16,15 @@ def default_data_dir() -> Path:
     return cache / "fracbench" / DATASET_DIRNAME
 
 
+def default_build_dir() -> Path:
+    """Where a build goes when no directory is named: the first place :func:`resolve_data_dir` looks.
+
+    ``$FRACBENCH_DATA`` when set, else :func:`default_data_dir`; a dataset built here is found by
+    every command and by ``fracbench.load`` without ``--data``.
+    """
+    return Path(os.environ["FRACBENCH_DATA"]) if os.environ.get("FRACBENCH_DATA") else default_data_dir()
+
+
 def resolve_data_dir(data: str | Path | None = None) -> Path:
     """Find the built dataset directory.
 

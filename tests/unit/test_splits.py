@@ -363,7 +363,13 @@ def test_cli_show_prints_counts_and_legacy_is_labelled_positive_only(capsys):
     out = capsys.readouterr().out
     assert f"FracAtlas splits v1  sha256 {manifest.sha256}" in out
     test = manifest.counts()["splits"]["test"]
-    assert f"│ test       │ fractured     │ {test['by_label_region']['fractured']['hand']} " in out
+    assert f"test       fractured     {test['by_label_region']['fractured']['hand']} " in out
+    # Every header and cell whole (nothing cut with "…") within the 80 columns of a captured console.
+    assert "…" not in out and "unscored" in out and "validation" in out and "shoulder" in out
+    assert max(len(line) for line in out.splitlines() if not line.startswith("FracAtlas splits")) <= 80
+    assert main(["splits", "show", "--version", "legacy"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and "manifest" in out
     assert main(["splits", "show", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert f"| test | {test['images']} | 20.0% | {test['fractured']} |" in out
