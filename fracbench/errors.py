@@ -7,6 +7,7 @@ one-line message and exit code 1; it never shows a traceback for them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -115,3 +116,20 @@ class HubError(FracbenchError):
 
 class BaselineError(FracbenchError):
     """A baseline run cannot be trained, resumed or used for prediction."""
+
+
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice closest to a mistyped ``word`` (for "did you mean ...?"), or None.
+
+    The one spelling-suggestion rule of fracbench (``difflib``, its default cutoff 0.6).
+    """
+    import difflib
+
+    found = difflib.get_close_matches(str(word), list(choices), n=1)
+    return found[0] if found else None
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    near = closest(word, choices)
+    return f" (did you mean {near!r}?)" if near else ""

@@ -17,7 +17,6 @@ Schema's (``tests/unit/test_schema_agreement.py`` checks this on fuzzed document
 
 from __future__ import annotations
 
-import difflib
 import gzip
 import hashlib
 import io
@@ -35,7 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from fracbench.dataset.groundtruth import GroundTruth, GTImage
-from fracbench.errors import Problem, SubmissionError
+from fracbench.errors import Problem, SubmissionError, closest
 from fracbench.metrics.rle import check_rles
 from fracbench.submission import (
     BOX_TOLERANCE_PX,
@@ -442,8 +441,8 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
     if "task" not in data:
         sink.add(_missing("task"))
     elif known is None:
-        close = difflib.get_close_matches(task, TASKS, n=1) if isinstance(task, str) else []
-        hint = f". Did you mean {close[0]!r}?" if close else ""
+        near = closest(task, TASKS) if isinstance(task, str) else None
+        hint = f". Did you mean {near!r}?" if near else ""
         sink.add(_mismatch("task", "unknown_task", f"one of {', '.join(TASKS)}", task, hint))
     shape = known or _infer_task(data.get("predictions")) or "localization"
     model = SUBMISSION_MODELS[shape]
@@ -577,8 +576,8 @@ def _translate(err: dict[str, Any], base: tuple[str, ...], data: Any, model: typ
         if owner is RLEInstance and field == "polygon":
             return Problem(loc.rsplit(".", 1)[0], "bad_instance", "found both 'rle' and 'polygon'; give exactly one mask per instance")
         allowed = tuple(f.alias or n for n, f in owner.model_fields.items())
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        near = closest(field, allowed)
+        hint = f" Did you mean {near!r}?" if near else ""
         return Problem(loc, "unknown_field", f"unknown field; allowed: {', '.join(allowed)}.{hint}", expected=", ".join(allowed), found=repr(field[:40]))
     if kind == "missing_mask":
         if not isinstance(value, dict):

@@ -35,29 +35,19 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-def split_files(data_dir: Path, config: str, split: str) -> list[Path]:
-    """The parquet shards of one config/split of a built dataset.
-
-    Raises:
-        DatasetError: no shard; the message lists the splits that exist.
-    """
-    folder = Path(data_dir) / config
-    files = sorted(folder.glob(f"{split}-*.parquet"))
-    if not files:
-        have = sorted({p.name.split("-")[0] for p in folder.glob("*.parquet")}) if folder.is_dir() else []
-        raise DatasetError(
-            f"{folder}: no parquet shard for split {split!r} (looked for {split}-*.parquet); "
-            f"splits present: {have or 'none'}; rebuild the dataset with `fracbench build` or pick one of those"
-        )
-    return files
-
-
 def cache_key(data_dir: Path, config: str, split: str, size: int) -> str:
-    """A digest of the built dataset's identity, the config, split and size."""
-    h = hashlib.sha256()
-    h.update((Path(data_dir) / "fracbench.json").read_bytes())
-    for f in split_files(data_dir, config, split):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    """A digest of the built dataset's record of the split's files, the config, split and size.
+
+    The record (``fracbench.json``) holds each parquet file's sha256, so a rebuilt or
+    modified dataset gets a new key; the files themselves are verified when decoded.
+    """
+    from fracbench.dataset.built import BuiltDataset
+
+    built = BuiltDataset.open(data_dir, verify=False)
+    h = hashlib.sha256(built.fingerprint.encode())
+    entry = built.require(config).splits.get(split)
+    for rel in entry.files if entry else []:
+        h.update(f"{rel}:{built.record.files.get(rel)}".encode())
     h.update(f"{config}/{split}/{size}/{CACHE_FORMAT}".encode())
     return h.hexdigest()[:16]
 
@@ -171,18 +161,27 @@ def build_cache(
     Raises:
         DatasetError: missing shards, columns or undecodable images.
     """
-    import pyarrow.parquet as pq
     from PIL import Image
+
+    from fracbench.dataset.built import BuiltDataset
 
     data_dir = Path(data_dir)
     key = cache_key(data_dir, config, split, size)
     target = Path(cache_root) / f"{config}-{split}-{size}-{key}"
     if (target / "meta.json").is_file() and (not with_masks or (target / "masks.npy").is_file()):
         return open_cache(target)
-    files = split_files(data_dir, config, split)
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    built = BuiltDataset.open(data_dir)  # verifies each parquet file's sha256 before decoding it
+    total = built.num_rows(split, config)
     wanted = ["image", "image_id", "label", "width", "height", "group_id", "scored"]
     optional = ["boxes", "polygons"] + (["mask"] if with_masks else [])
+    names = set(built.columns(config, split))
+    missing = [c for c in wanted + (["mask"] if with_masks else []) if c not in names]
+    if missing:
+        raise DatasetError(
+            f"{built.root}/{config}/{split}: columns {missing} missing (has {sorted(names)}); use the "
+            f"{'segmentation' if with_masks else config} config of a dataset built by `fracbench build`"
+        )
+    cols = wanted + [c for c in optional if c in names]
     Path(cache_root).mkdir(parents=True, exist_ok=True)
     with atomic.directory(target, overwrite=True) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(total, size, size))
@@ -195,41 +194,30 @@ def build_cache(
                 "image_ids": [], "labels": [], "sizes": [], "scales": [], "boxes": [], "polygons": [],
                 "group_ids": [], "scored": []}
         row = 0
-        for f in files:
-            pf = pq.ParquetFile(f)
-            names = set(pf.schema_arrow.names)
-            missing = [c for c in wanted + (["mask"] if with_masks else []) if c not in names]
-            if missing:
-                raise DatasetError(
-                    f"{f}: columns {missing} missing (has {sorted(names)}); use the "
-                    f"{'segmentation' if with_masks else config} config of a dataset built by `fracbench build`"
-                )
-            cols = wanted + [c for c in optional if c in names]
-            for batch in pf.iter_batches(batch_size=32, columns=cols):
-                for rec in batch.to_pylist():
-                    w, h, iid = int(rec["width"]), int(rec["height"]), rec["image_id"]
-                    nw, nh = _letterbox_shape(w, h, size)
-                    img = _decode_image(rec["image"], iid, w, h, size).resize((nw, nh), Image.BILINEAR)
-                    images[row, :nh, :nw] = np.asarray(img)
-                    if masks is not None:
-                        m = _decode_image(rec["mask"], iid, w, h, size) if rec["mask"] else None
-                        if m is not None:
-                            m = np.asarray(m, dtype=np.uint8)
-                            m = Image.fromarray(((m > 0) * 255).astype(np.uint8)).resize((nw, nh), Image.BOX)
-                            masks[row, :nh, :nw] = np.asarray(m)
-                    meta["image_ids"].append(iid)
-                    meta["labels"].append(int(rec["label"]))
-                    meta["sizes"].append([w, h])
-                    meta["scales"].append([nw / w, nh / h])
-                    meta["boxes"].append([list(map(float, b)) for b in (rec.get("boxes") or [])])
-                    meta["polygons"].append(
-                        [[list(map(float, p)) for p in inst] for inst in (rec.get("polygons") or [])]
-                    )
-                    meta["group_ids"].append(rec["group_id"])
-                    meta["scored"].append(bool(rec["scored"]))
-                    row += 1
-                    if progress is not None:
-                        progress(row, total)
+        for rec in built.rows(split, cols, config=config, batch_size=32):
+            w, h, iid = int(rec["width"]), int(rec["height"]), rec["image_id"]
+            nw, nh = _letterbox_shape(w, h, size)
+            img = _decode_image(rec["image"], iid, w, h, size).resize((nw, nh), Image.BILINEAR)
+            images[row, :nh, :nw] = np.asarray(img)
+            if masks is not None:
+                m = _decode_image(rec["mask"], iid, w, h, size) if rec["mask"] else None
+                if m is not None:
+                    m = np.asarray(m, dtype=np.uint8)
+                    m = Image.fromarray(((m > 0) * 255).astype(np.uint8)).resize((nw, nh), Image.BOX)
+                    masks[row, :nh, :nw] = np.asarray(m)
+            meta["image_ids"].append(iid)
+            meta["labels"].append(int(rec["label"]))
+            meta["sizes"].append([w, h])
+            meta["scales"].append([nw / w, nh / h])
+            meta["boxes"].append([list(map(float, b)) for b in (rec.get("boxes") or [])])
+            meta["polygons"].append(
+                [[list(map(float, p)) for p in inst] for inst in (rec.get("polygons") or [])]
+            )
+            meta["group_ids"].append(rec["group_id"])
+            meta["scored"].append(bool(rec["scored"]))
+            row += 1
+            if progress is not None:
+                progress(row, total)
         images.flush()
         del images
         if masks is not None:

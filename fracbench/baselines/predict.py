@@ -169,9 +169,9 @@ def _run_on_split(baseline, config: dict, model, split: str, config_name: str, *
 
 def built_splits_version(data_dir: Path) -> str:
     """The split manifest version a built dataset was made with (``v1`` for the release build)."""
-    meta = json.loads((Path(data_dir) / "fracbench.json").read_text())
-    splits = meta.get("splits") if isinstance(meta, dict) else None
-    return str(splits.get("version", "v1")) if isinstance(splits, dict) else "v1"
+    from fracbench.dataset.built import BuiltDataset
+
+    return BuiltDataset.open(data_dir, verify=False).splits_version
 
 
 def write_submission(submission: dict, path: str | Path) -> Path:

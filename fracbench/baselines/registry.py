@@ -11,9 +11,8 @@ Kinds:
 
 from __future__ import annotations
 
-import difflib
 
-from fracbench.errors import BaselineError
+from fracbench.errors import BaselineError, closest
 from fracbench.vocab import TASKS
 
 
@@ -45,8 +44,8 @@ def get_baseline(task: str, kind: str | None = None):
         BaselineError: unknown task or kind (with a did-you-mean).
     """
     if task not in KINDS:
-        close = difflib.get_close_matches(str(task), TASKS, n=1)
-        hint = f" Did you mean: {close[0]}?" if close else ""
+        near = closest(task, TASKS)
+        hint = f" Did you mean: {near}?" if near else ""
         raise BaselineError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}.{hint}")
     kind = kind or KINDS[task][0]
     if kind not in KINDS[task]:

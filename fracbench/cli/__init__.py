@@ -10,7 +10,6 @@ Exit codes: 0 ok, 1 invalid input or a failed check, 2 usage error.
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import re
 import sys
@@ -20,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from fracbench import __version__
-from fracbench.errors import FracbenchError
+from fracbench.errors import FracbenchError, closest
 
 GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline", "convert", "quickstart")
 
@@ -51,9 +50,9 @@ class _Parser(argparse.ArgumentParser):
             for action in self._subparsers._group_actions:
                 if isinstance(action, argparse._SubParsersAction):
                     bad = message.split("'")[1] if "'" in message else ""
-                    close = difflib.get_close_matches(bad, list(action.choices), n=1)
-                    if close:
-                        message = f"unknown command '{bad}'. Did you mean: {close[0]}?"
+                    near = closest(bad, action.choices)
+                    if near:
+                        message = f"unknown command '{bad}'. Did you mean: {near}?"
         self.print_usage(sys.stderr)
         err_console.print(f"[red]error:[/red] {safe(message)}", highlight=False)
         raise SystemExit(2)

@@ -34,13 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the dataset, with a progress bar, and print what was written."""
-    import json
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.table import Table
 
-    from fracbench.cli import console, err_console
+    from fracbench.cli import console, err_console, safe
     from fracbench.dataset.build import build_dataset
+    from fracbench.dataset.built import BuiltDataset
     from fracbench.dataset.features import CONFIGS
     from fracbench.vocab import SPLITS
 
@@ -56,26 +62,26 @@ def run_build(args: argparse.Namespace) -> int:
             args.raw, args.out, allow_missing=args.allow_missing, manifest=args.manifest,
             progress=progress, overwrite=args.overwrite,
         )
-    meta = json.loads((out / "fracbench.json").read_text(encoding="utf-8"))
-    table = Table(title=f"{out} (dataset {meta['dataset_version']}, splits {meta['splits']['version']})")
+    built = BuiltDataset.open(out, verify=False)
+    table = Table(title=f"{safe(str(out))} (dataset {built.dataset_version}, splits {built.splits_version})")
     table.add_column("config")
     for split in SPLITS:
         table.add_column(split, justify="right")
     table.add_column("MiB", justify="right")
     for config in CONFIGS:
-        if config not in meta["configs"]:
+        if config not in built.record.configs:
             continue
-        splits = meta["configs"][config]["splits"]
-        size = sum(s["download_size"] for s in splits.values()) / 2**20
-        table.add_row(config, *(f"{splits[s]['num_examples']:,}" if s in splits else "0" for s in SPLITS), f"{size:.1f}")
+        splits = built.record.configs[config].splits
+        size = sum(s.download_size for s in splits.values()) / 2**20
+        table.add_row(config, *(f"{splits[s].num_examples:,}" if s in splits else "0" for s in SPLITS), f"{size:.1f}")
     console.print(table)
-    if meta["missing"]:
+    if built.missing:
         err_console.print(
-            f"[yellow]warning:[/yellow] {len(meta['missing'])} image(s) absent from the release were left out "
+            f"[yellow]warning:[/yellow] {len(built.missing)} image(s) absent from the release were left out "
             f"(listed under 'missing' in {out / 'fracbench.json'})",
             highlight=False,
         )
-    console.print(f"fingerprint {meta['fingerprint']}", highlight=False)
+    console.print(f"fingerprint {built.fingerprint}", highlight=False)
     console.print(f'load with: datasets.load_dataset("{out}") or fracbench.load(data="{out}")', highlight=False)
     return 0
 

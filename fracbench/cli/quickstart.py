@@ -13,7 +13,6 @@ find it without ``--data``; the raw release, the audit and the result stay under
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 REFERENCE_SUBMISSIONS = Path("leaderboards") / "fracatlas-v1" / "classification" / "submissions"
@@ -63,6 +62,7 @@ def _default_submission() -> Path | None:
 def run_quickstart(args: argparse.Namespace) -> int:
     """Run download/build, audit, splits verify and score in order; stop at the first failure."""
     from fracbench.cli import console, err_console, main, safe
+    from fracbench.dataset.built import BuiltDataset
     from fracbench.dataset.locate import default_build_dir
 
     work: Path = args.work
@@ -89,7 +89,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
         if code := step(argv):
             return code
     submission = args.submission or _default_submission()
-    missing = json.loads((data / "fracbench.json").read_text()).get("missing") or []
+    missing = BuiltDataset.open(data, verify=False).missing
     if submission is None:
         console.print("no submission to score: pass --submission preds.json (see docs/PROTOCOL.md for the format)")
     elif missing:

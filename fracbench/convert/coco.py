@@ -25,8 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fracbench.convert.detections import Detection, file_stem, load_json, polygon_box, predictions_error
-from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file, write_json
+from fracbench.convert.common import ExportSummary, image_suffix, write_file, write_json
+from fracbench.convert.detections import (
+    Detection,
+    file_stem,
+    load_json,
+    polygon_box,
+    predictions_error,
+)
+from fracbench.dataset.built import BuiltDataset
 from fracbench.errors import SubmissionError
 from fracbench.vocab import SPLITS
 
@@ -119,11 +126,11 @@ def coco_document(rows: list[dict[str, Any]], split: str, source: BuiltDataset, 
     return {
         "info": {
             "description": f"FracAtlas, fracbench {split} split (splits {source.splits_version})",
-            "version": source.meta["dataset_version"],
+            "version": source.dataset_version,
             "url": "https://doi.org/10.1038/s41597-023-02432-4",
             "contributor": "Abedeen et al. (FracAtlas); fracbench export",
             "year": 2023,
-            "fracbench_fingerprint": source.meta["fingerprint"],
+            "fracbench_fingerprint": source.fingerprint,
             "manifest_sha256": source.manifest_sha256,
         },
         "licenses": [LICENSE],

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file
+from fracbench.convert.common import ExportSummary, image_suffix, write_file
+from fracbench.dataset.built import BuiltDataset
 from fracbench.vocab import SPLITS
 
 CLASS_DIRS = ("not_fractured", "fractured")

@@ -41,7 +41,11 @@ from typing import Any
 from fracbench.convert import IMPORT_FORMATS, IMPORT_TASKS
 from fracbench.convert.detections import Detection, file_stem, predictions_error
 from fracbench.errors import SubmissionError
-from fracbench.submission import MAX_OBJECTS_PER_IMAGE, SCORABLE_SPLITS, SUBMISSION_SCHEMA
+from fracbench.submission import (
+    MAX_OBJECTS_PER_IMAGE,
+    SCORABLE_SPLITS,
+    SUBMISSION_SCHEMA,
+)
 
 ID_COLUMNS = ("image_id", "image", "file_name", "filename", "file", "path")
 """CSV header names accepted for the image column, first match wins."""
@@ -233,7 +237,7 @@ def import_predictions(
 
 def _dataset_images(data: str | Path | None, split: str, task: str):
     """Ground truth of the split, and ``(width, height)`` of every image of the dataset."""
-    from fracbench.convert.export import BuiltDataset
+    from fracbench.dataset.built import BuiltDataset
     from fracbench.dataset.groundtruth import load_ground_truth
     from fracbench.vocab import SPLITS
 

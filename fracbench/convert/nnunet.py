@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fracbench.convert.export import BuiltDataset, ExportSummary, write_file, write_json
+from fracbench.convert.common import ExportSummary, write_file, write_json
+from fracbench.dataset.built import BuiltDataset
 from fracbench.errors import DatasetError
 from fracbench.vocab import SPLITS
 
@@ -99,7 +100,12 @@ def fold_manifest(source: BuiltDataset, manifest: SplitManifest | str | Path | N
         DatasetError: no manifest given and none shipped for the dataset's splits
             version, or its sha256 is not the one recorded at build time.
     """
-    from fracbench.splits.manifest import VERSIONS, SplitManifest, load_manifest, read_manifest
+    from fracbench.splits.manifest import (
+        VERSIONS,
+        SplitManifest,
+        load_manifest,
+        read_manifest,
+    )
 
     if isinstance(manifest, SplitManifest):
         found = manifest
@@ -206,6 +212,6 @@ def dataset_json(source: BuiltDataset, num_training: int) -> dict:
         ),
         "reference": "Abedeen et al., Sci Data 10, 521 (2023), doi:10.1038/s41597-023-02432-4",
         "licence": "CC BY 4.0",
-        "release": source.meta["dataset_version"],
+        "release": source.dataset_version,
         "fracbench": source.provenance(),
     }

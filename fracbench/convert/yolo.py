@@ -25,8 +25,9 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fracbench.convert.common import ExportSummary, image_suffix, write_file
 from fracbench.convert.detections import Detection, polygon_box, predictions_error
-from fracbench.convert.export import BuiltDataset, ExportSummary, image_suffix, write_file
+from fracbench.dataset.built import BuiltDataset
 from fracbench.errors import SubmissionError
 
 YOLO_SPLITS = {"train": "train", "validation": "val", "test": "test"}
@@ -184,9 +185,9 @@ def data_yaml(out: Path, source: BuiltDataset) -> str:
         "names": dict(CLASS_NAMES),
     }
     head = (
-        f"# FracAtlas (CC BY 4.0), fracbench dataset {source.meta['dataset_version']}, "
+        f"# FracAtlas (CC BY 4.0), fracbench dataset {source.dataset_version}, "
         f"splits {source.splits_version} (manifest sha256 {source.manifest_sha256[:12]})\n"
-        f"# fingerprint {source.meta['fingerprint']}; written by `fracbench export yolo`\n"
+        f"# fingerprint {source.fingerprint}; written by `fracbench export yolo`\n"
     )
     return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 

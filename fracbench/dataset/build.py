@@ -21,11 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from fracbench.atomic import directory, write_text
-from fracbench.dataset.features import LABEL_NAMES, PIXEL_COLUMNS, column_names, features_for
-from fracbench.dataset.load import METADATA_FILENAME, METADATA_SCHEMA
+from fracbench.dataset.built import METADATA_FILENAME, METADATA_SCHEMA
+from fracbench.dataset.features import (
+    LABEL_NAMES,
+    PIXEL_COLUMNS,
+    column_names,
+    features_for,
+)
 from fracbench.dataset.pixels import MaskEncoder, encode_image
 from fracbench.dataset.rows import annotation_columns, base_columns, pixel_cell
-from fracbench.dataset.shards import MAX_SHARD_BYTES, ShardWriter, dataset_fingerprint, file_sha256
+from fracbench.dataset.shards import (
+    MAX_SHARD_BYTES,
+    ShardWriter,
+    dataset_fingerprint,
+    file_sha256,
+)
 from fracbench.errors import DatasetError, SplitError
 from fracbench.release.records import ImageRecord, Release
 from fracbench.splits.manifest import ManifestRow, SplitManifest

@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from fracbench.dataset.features import CONFIGS, DEFAULT_CONFIG, column_names, features_for
+from fracbench.dataset.features import (
+    CONFIGS,
+    DEFAULT_CONFIG,
+    column_names,
+    features_for,
+)
 from fracbench.release.records import REGIONS, ImageRecord, Release
 from fracbench.splits.manifest import SplitManifest
 from fracbench.vocab import SPLITS

@@ -109,44 +109,32 @@ def load_ground_truth(
         DatasetError: unknown split, task or splits version; ``fracbench.json`` unreadable;
             a parquet file missing, modified since the build, or inconsistent with it.
     """
-    from fracbench.dataset.load import _did_you_mean, read_metadata, split_files
+    from fracbench.dataset.built import BuiltDataset
     from fracbench.dataset.features import CONFIGS, PIXEL_COLUMNS, column_names
-    from fracbench.dataset.locate import resolve_data_dir
+    from fracbench.errors import did_you_mean
 
-    root = resolve_data_dir(data_dir)
-    meta = read_metadata(root)
+    built = BuiltDataset.open(data_dir, verify=verify)
+    root = built.root
     tasks = [c for c in CONFIGS if c != "legacy"]
     if task is not None and task not in tasks:
-        raise DatasetError(f"task {task!r} unknown{_did_you_mean(task, tasks)}; expected one of {', '.join(tasks)}")
-    built_version = str(meta["splits"]["version"])
+        raise DatasetError(f"task {task!r} unknown{did_you_mean(task, tasks)}; expected one of {', '.join(tasks)}")
+    built_version = built.splits_version
     if splits_version == "legacy":
-        config, version, manifest_sha = "legacy", "legacy", meta.get("legacy", {}).get("sha256", "")
+        config, version, manifest_sha = "legacy", "legacy", built.record.legacy.get("sha256", "")
     elif splits_version in ("v1", built_version):
         if built_version != splits_version:
             log.warning(
                 "%s was built with split manifest %r (sha256 %s), not %r; its splits are used",
-                root, built_version, meta["splits"]["manifest_sha256"], splits_version,
+                root, built_version, built.manifest_sha256, splits_version,
             )
-        config, version, manifest_sha = "segmentation", built_version, meta["splits"]["manifest_sha256"]
+        config, version, manifest_sha = "segmentation", built_version, built.manifest_sha256
     else:
         raise DatasetError(
             f"splits_version {splits_version!r}: {root} was built with split manifest {built_version!r}; "
             "pass splits_version='v1' or 'legacy', or rebuild with `fracbench build --manifest FILE`"
         )
-    files, expected_rows = split_files(root, meta, config, split, verify=verify)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     columns = [c for c in column_names(config) if c not in PIXEL_COLUMNS]
-    try:
-        table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
-    except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"{root}/{config}/{split}: unreadable parquet ({exc}); rebuild with `fracbench build`") from exc
-    if table.num_rows != expected_rows:
-        raise DatasetError(
-            f"{root}/{config}/{split}: {table.num_rows} rows, fracbench.json records {expected_rows}; "
-            "rebuild with `fracbench build`"
-        )
+    table = built.table(config, split, columns)
     cols = {name: table.column(name).to_pylist() for name in columns}
     images = tuple(
         sorted(
@@ -173,8 +161,8 @@ def load_ground_truth(
         split=split,
         splits_version=version,
         manifest_sha256=manifest_sha,
-        dataset_fingerprint=meta["fingerprint"],
-        dataset_version=meta["dataset_version"],
+        dataset_fingerprint=built.fingerprint,
+        dataset_version=built.dataset_version,
         images=images,
     )
 

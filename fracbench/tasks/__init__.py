@@ -6,13 +6,12 @@ it in :data:`TASKS`; scoring, the CLI and the protocol document read the spec.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fracbench.dataset.groundtruth import GTImage
-from fracbench.errors import ScoringError
+from fracbench.errors import ScoringError, closest
 from fracbench.metrics import Evaluation
 
 
@@ -73,6 +72,6 @@ def get_task(name: str) -> TaskSpec:
     try:
         return TASKS[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), list(TASKS), n=1)
-        hint = f" Did you mean: {close[0]}?" if close else ""
+        near = closest(name, TASKS)
+        hint = f" Did you mean: {near}?" if near else ""
         raise ScoringError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}.{hint}") from None

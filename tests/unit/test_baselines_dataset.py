@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from fracbench.dataset.built import METADATA_FILENAME, METADATA_SCHEMA
+from fracbench.dataset.shards import file_sha256
+
 SPLITS = {"train": (10, 4), "validation": (6, 2), "test": (6, 2)}
 SIZES = [(80, 64), (64, 96), (72, 72), (96, 56)]
 
@@ -58,7 +61,6 @@ def make_tiny_dataset(root: Path) -> Path:
 
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "fracbench.json").write_text(json.dumps({"version": "tiny-test"}))
     start = 1
     by_split = {}
     for split, (n, n_pos) in SPLITS.items():
@@ -71,11 +73,21 @@ def make_tiny_dataset(root: Path) -> Path:
                          "polygons", "mask"],
     }
     columns["legacy"] = columns["localization"]
+    configs, files = {}, {}
     for config, cols in columns.items():
         (root / config).mkdir(exist_ok=True)
+        configs[config] = {"splits": {}}
         for split, rows in by_split.items():
             table = pa.Table.from_pylist([{c: r[c] for c in cols} for r in rows])
-            pq.write_table(table, root / config / f"{split}-00000-of-00001.parquet")
+            rel = f"{config}/{split}-00000-of-00001.parquet"
+            pq.write_table(table, root / rel)
+            configs[config]["splits"][split] = {"files": [rel], "num_examples": len(rows)}
+            files[rel] = file_sha256(root / rel)
+    record = {  # the record `fracbench build` writes, as far as readers need it
+        "schema": METADATA_SCHEMA, "dataset_version": "0.0.0-tiny", "fingerprint": "tiny-test",
+        "splits": {"version": "v1", "manifest_sha256": "0" * 64}, "configs": configs, "files": files,
+    }
+    (root / METADATA_FILENAME).write_text(json.dumps(record, indent=2))
     return root
 
 
