@@ -88,5 +88,5 @@ def run_quickstart(args: argparse.Namespace) -> int:
     elif code := step(["score", str(submission), "--data", str(data), "--json", str(work / "result.json")]):
         return code
     console.rule("[bold green]done", align="left")
-    console.print(f"audit: {audit / 'audit.md'}\ndataset: {data}  (datasets.load_dataset(\"{data}\"))", markup=False)
+    console.print(safe(f"audit: {audit / 'audit.md'}\ndataset: {data}  (datasets.load_dataset(\"{data}\"))"))
     return 0
