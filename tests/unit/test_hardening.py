@@ -149,8 +149,9 @@ def test_cli_fuzz_through_real_processes(built_v1, tmp_path):
     (tmp_path / "obj.json").write_text("{}")
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "dir.json").mkdir()
+    (tmp_path / "\x1b[31mboard").mkdir()  # an empty board whose path holds an escape sequence
     markup = tmp_path / "[bold]x[/bold]"
-    markup.mkdir()
+    markup.mkdir(parents=True)
     # (argv, accepted exit codes, text the output must show)
     cases: list[tuple[list[str], set[int], str | None]] = [
         (["validate", str(valid)], {0}, "valid classification submission"),
@@ -163,7 +164,7 @@ def test_cli_fuzz_through_real_processes(built_v1, tmp_path):
         (["score", str(valid), "--bootstrap", "many"], {2}, None),
         (["score", str(valid), "--json", str(tmp_path / "dir.json")], {1}, "is a directory"),
         (["score", str(tmp_path / "[/x]" / "p.json")], {1}, "[/x]"),
-        (["audit", str(markup)], {1}, "[bold]x[/bold]"),
+        (["audit", str(markup), "--out", str(tmp_path / "audit")], {1}, "[bold]x[/bold]"),
         (["validate", str(tmp_path / "empty.json")], {1}, None),
         (["validate", str(tmp_path / "garbage.json")], {1}, None),
         (["validate", str(tmp_path / "obj.json")], {1}, None),
@@ -172,9 +173,10 @@ def test_cli_fuzz_through_real_processes(built_v1, tmp_path):
         (["scroe", str(valid)], {2}, "Did you mean: score"),
         (["score", str(valid), "--no-such-flag"], {2}, None),
         (["leaderboard", "verify", "--board", str(tmp_path / "\x1b[31mnone")], {1}, "\\x1b[31mnone"),
+        (["leaderboard", "render", "--board", str(tmp_path / "\x1b[31mboard")], {0}, "\\x1b[31mboard/index.html"),
     ]
     rng = random.Random(11)
-    for i in range(10):
+    for i in range(6):
         path = tmp_path / f"mutant{i}.json"
         path.write_text(json.dumps(_mutate(doc, rng)))
         cases.append((["validate", str(path)], {0, 1}, None))
