@@ -89,7 +89,7 @@ def run_download(args: argparse.Namespace) -> int:
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
-    from fracbench.cli import console, err_console
+    from fracbench.cli import console, err_console, safe
     from fracbench.dataset.locate import default_build_dir
     from fracbench.release.download import FRACATLAS_FIGSHARE_V7, default_raw_dir, fetch_release, open_local_release
 
@@ -114,19 +114,19 @@ def run_download(args: argparse.Namespace) -> int:
                                      progress=_lazy_task(progress, f"downloading {pinned.name}"),
                                      extract_progress=_lazy_task(progress, "extracting"))
     if obtained.archive is None:
-        console.print(f"release: directory {obtained.root} (used in place)", markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(f"release: directory {obtained.root} (used in place)"), highlight=False, soft_wrap=True)
     elif obtained.pinned is not None:
         label = obtained.pinned.label or obtained.pinned.name
-        console.print(f"release: {label}, md5 {obtained.md5} verified", markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(f"release: {label}, md5 {obtained.md5} verified"), highlight=False, soft_wrap=True)
     else:  # the library has logged a warning already
-        console.print(f"release: unknown release archive, md5 {obtained.md5} (not a zip fracbench pins)",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(f"release: unknown release archive, md5 {obtained.md5} (not a zip fracbench pins)"),
+                      highlight=False, soft_wrap=True)
     if obtained.archive is not None:
-        console.print(f"zip: {obtained.archive}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"raw release: {obtained.root}", markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(f"zip: {obtained.archive}"), highlight=False, soft_wrap=True)
+    console.print(safe(f"raw release: {obtained.root}"), highlight=False, soft_wrap=True)
     if args.no_build:
-        console.print(f"not built (--no-build); build with: fracbench build --raw {obtained.root} --out {out}",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(f"not built (--no-build); build with: fracbench build --raw {obtained.root} --out {out}"),
+                      highlight=False, soft_wrap=True)
         return 0
     from fracbench.dataset.build import build_dataset
 
@@ -139,5 +139,5 @@ def run_download(args: argparse.Namespace) -> int:
 
         built = build_dataset(obtained.root, out, allow_missing=args.allow_missing, manifest=args.manifest,
                               overwrite=args.overwrite, progress=on_build)
-    console.print(f"dataset: {built}", markup=False, highlight=False, soft_wrap=True)
+    console.print(safe(f"dataset: {built}"), highlight=False, soft_wrap=True)
     return 0

@@ -38,7 +38,7 @@ def add_publish_arguments(p: argparse.ArgumentParser, kind: str) -> None:
 
 def publish_plan(args: argparse.Namespace, plan_for, *, repo_type: str) -> int:
     """Check the repo id and token, plan (``plan_for() -> (UploadPlan, source label)``), then print or push."""
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.dataset.hub import push, resolve_token
 
     if "/" not in args.repo_id:
@@ -48,7 +48,7 @@ def publish_plan(args: argparse.Namespace, plan_for, *, repo_type: str) -> int:
     where = f"PR against {args.revision or 'main'}" if args.create_pr else f"branch {args.revision or 'main'}"
 
     def say(line: str) -> None:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(safe(line), highlight=False, soft_wrap=True)
 
     if args.dry_run:
         say(f"upload plan (dry run, nothing sent): {source} -> {repo_type} {args.repo_id}, {where}"

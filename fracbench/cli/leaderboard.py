@@ -48,15 +48,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-rescore", action="store_true", help="check hashes, schema and files only")
     p.set_defaults(func=run_verify)
 
-    p = cmds.add_parser("render", help="write BOARD/README.md and BOARD/index.html from the entries",
-                         description="Render the board's sealed entries as BOARD/README.md (Markdown tables) and "
-                                     "BOARD/index.html (sortable tabs, curves); the entries are read, never re-"
-                                     "scored.")
+    p = cmds.add_parser("render", help="verify the entries, then write BOARD/README.md and BOARD/index.html",
+                        description="Re-score every entry from its stored submission (as verify does), then write "
+                        "the Markdown and HTML views. A failed entry is never rendered; an entry that could not be "
+                        "re-scored (no dataset) is refused unless --allow-unverified, which marks it on the page.")
     board_arg(p)
+    p.add_argument("--data", default=None, help="built dataset directory (default: $FRACBENCH_DATA, cache dir)")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="render entries that could not be re-scored, marked 'unverified' on the page")
     p.set_defaults(func=run_render)
 
     p = cmds.add_parser("publish", help="push entries and the rendered board to a Hub dataset repo",
-                        description="Verify (hashes, schema, files), re-render, then upload the board to a "
+                        description="Verify (hashes, schema, files), re-render (re-scoring every entry, as render does), then upload the board to a "
                         "Hugging Face dataset repository as a pull request (default) or a commit (--no-pr). "
                         "The token comes from HF_TOKEN or `hf auth login`.")
     p.add_argument("--repo-id", required=True, metavar="ORG/NAME", help="the Hub dataset repository")
@@ -64,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--path-in-repo", default="", help="repository folder to publish into (default: root)")
     p.add_argument("--dry-run", action="store_true", help="print the upload plan; upload nothing")
     p.add_argument("--no-pr", action="store_true", help="commit to main instead of opening a pull request")
+    p.add_argument("--data", default=None, help="built dataset to re-score the entries with before rendering")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="publish entries that could not be re-scored, marked 'unverified' on the page")
     p.set_defaults(func=run_publish)
 
 
@@ -73,9 +79,10 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _say(line: str, *, err: bool = False) -> None:
-    from fracbench.cli import console, err_console
+    """Print a plain line (no markup) with control characters shown as escapes (see ``cli.safe``)."""
+    from fracbench.cli import console, err_console, safe
 
-    (err_console if err else console).print(line, markup=False, highlight=False, soft_wrap=True)
+    (err_console if err else console).print(safe(line), highlight=False, soft_wrap=True)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -100,24 +107,23 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Verify every entry; print a table; exit 1 on any failure."""
-    from rich.markup import escape
+    """Verify every entry; print a table; exit 1 on any failed or (when re-scoring) unverified entry."""
     from rich.table import Table
 
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.leaderboard.verify import verify_board
 
     with console.status("verifying entries") as status:
         report = verify_board(args.board, data=args.data, rescore=not args.no_rescore,
-                              progress=lambda rel: status.update(f"verifying {rel}"))
-    table = Table(title=f"leaderboard {args.board}", show_lines=False)
+                              progress=lambda rel: status.update(f"verifying {safe(rel)}"))
+    table = Table(title=f"leaderboard {safe(args.board)}", show_lines=False)
     table.add_column("entry", overflow="fold")
     table.add_column("status")
     table.add_column("details", overflow="fold")
     colour = {"ok": "green", "failed": "red", "unverified": "yellow"}
     for check in report.entries:
         details = "; ".join(check.problems + check.notes)
-        table.add_row(escape(check.path), f"[{colour[check.status]}]{check.status}[/]", escape(details))
+        table.add_row(safe(check.path), f"[{colour[check.status]}]{check.status}[/]", safe(details))
     if report.entries:
         console.print(table)
     for note in report.notes:
@@ -125,21 +131,37 @@ def run_verify(args: argparse.Namespace) -> int:
     if report.rescore_skipped:
         _say(f"re-scoring skipped: {report.rescore_skipped}")
     failed = [c for c in report.entries if c.status == "failed"]
+    unverified = report.unverified() if report.rescore_requested else []
     n = len(report.entries)
-    if failed:
-        for c in failed:
-            _say(f"FAILED {c.path}: {'; '.join(c.problems)}", err=True)
+    for c in failed:
+        _say(f"FAILED {c.path}: {'; '.join(c.problems)}", err=True)
+    for c in unverified:
+        _say(f"UNVERIFIED {c.path}: {'; '.join(c.notes)}", err=True)
+    if failed or unverified:
+        if unverified:
+            _say("an entry whose numbers cannot be reproduced is not verified: pass --data DIR (the dataset "
+                 "the board was scored on), or --no-rescore to check hashes, schema and files only", err=True)
         return 1
-    rescored = sum(c.status == "ok" for c in report.entries)
-    _say(f"{n} entr{'y' if n == 1 else 'ies'} verified ({rescored} re-scored and reproduced)")
+    if not report.rescore_requested:
+        _say(f"{n} entr{'y' if n == 1 else 'ies'}: hashes, schema and files checked; none re-scored (--no-rescore)")
+        return 0
+    _say(f"{n} entr{'y' if n == 1 else 'ies'} verified ({n} re-scored and reproduced)")
     return 0
 
 
 def run_render(args: argparse.Namespace) -> int:
-    """Render README.md and index.html."""
+    """Verify (re-scoring), then render README.md and index.html."""
+    from fracbench.cli import console
     from fracbench.leaderboard.render import render_board
+    from fracbench.leaderboard.verify import verify_board
 
-    for path in render_board(args.board):
+    with console.status("verifying entries before rendering"):
+        report = verify_board(args.board, data=args.data)
+    paths = render_board(args.board, allow_unverified=args.allow_unverified, report=report)
+    for check in report.unverified():
+        _say(f"warning: {check.path} is published marked unverified (--allow-unverified): {'; '.join(check.notes)}",
+             err=True)
+    for path in paths:
         _say(f"wrote {path}")
     return 0
 
@@ -152,7 +174,8 @@ def run_publish(args: argparse.Namespace) -> int:
     if "/" not in args.repo_id:
         raise HubError(f"--repo-id {args.repo_id!r} must be ORG/NAME (e.g. my-lab/fracbench-leaderboard)")
     token = None if args.dry_run else resolve_token()
-    plan = plan_publish(args.board, path_in_repo=args.path_in_repo)
+    plan = plan_publish(args.board, path_in_repo=args.path_in_repo, data=args.data,
+                        allow_unverified=args.allow_unverified)
     how = "a commit to main" if args.no_pr else "a pull request"
     if args.dry_run:
         _say(f"upload plan (dry run, nothing sent): {args.board} -> dataset {args.repo_id} as {how}")

@@ -70,7 +70,7 @@ def _release(raw: Path, allow_missing: bool):
 
 def run_verify(args: argparse.Namespace) -> int:
     """Verify a manifest (and, for the shipped one, the legacy split); 1 on any problem."""
-    from fracbench.cli import console, err_console
+    from fracbench.cli import console, err_console, safe
     from fracbench.splits.manifest import parse_manifest_csv, package_manifest_path
     from fracbench.splits.verify import verify_legacy, verify_manifest
 
@@ -94,7 +94,7 @@ def run_verify(args: argparse.Namespace) -> int:
         n = len(report.problems)
         err_console.print(f"[red]error:[/red] {report.path}: {n} problem{'s' * (n != 1)}", highlight=False, soft_wrap=True)
         for problem in report.problems:
-            err_console.print(f"  - {problem}", highlight=False, soft_wrap=True, markup=False)
+            err_console.print(safe(f"  - {problem}"), highlight=False, soft_wrap=True)
     return 1 if failed else 0
 
 
@@ -132,7 +132,7 @@ def run_derive(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print the counts of a split version."""
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.splits.manifest import load_manifest, read_manifest
 
     manifest = read_manifest(args.manifest) if args.manifest else load_manifest("v1")
@@ -147,7 +147,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.markdown:
         console.print(f"**{title}**\n", highlight=False, soft_wrap=True)
         for header, rows in tables:
-            console.print(_markdown(header, rows) + "\n", highlight=False, soft_wrap=True, markup=False)
+            console.print(safe(_markdown(header, rows) + "\n"), highlight=False, soft_wrap=True)
         return 0
     from rich import box
     from rich.table import Column, Table

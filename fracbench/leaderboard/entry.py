@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,6 +31,10 @@ from fracbench.errors import LeaderboardError
 from fracbench.result import Result
 
 ENTRY_SCHEMA = "fracbench.leaderboard-entry/v1"
+
+MAX_AUTHORS = 100
+MAX_AUTHOR_LENGTH = 200
+"""Bounds on ``authors`` in meta.yaml: names, not documents."""
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -94,7 +98,9 @@ class ModelMeta(BaseModel):
     pretrained_weights: str | None = Field(default=None, max_length=300)
     hardware: str | None = Field(default=None, max_length=300)
     date: dt.date | None = None
-    authors: list[str] = Field(default_factory=list)
+    authors: list[Annotated[str, Field(min_length=1, max_length=MAX_AUTHOR_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_AUTHORS
+    )
     notes: str | None = Field(default=None, max_length=2000)
     # Omitted when absent so entries written before this field re-serialise to the same bytes.
     training: dict[str, str | int | float] | None = Field(default=None, exclude_if=lambda v: v is None)

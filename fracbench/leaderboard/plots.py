@@ -10,6 +10,7 @@ import html
 import math
 
 from fracbench.leaderboard.ranking import RankedEntry
+from fracbench.leaderboard.view import display_text
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
@@ -77,7 +78,7 @@ def curve_plot(kind: str, ranked: list[RankedEntry], *, title: str) -> str | Non
             continue
         pts = _thin(curve[axes[0]], curve[axes[1]])
         if pts:
-            series.append((PALETTE[i % len(PALETTE)], r.entry.model.name, r.entry.slug, pts))
+            series.append((PALETTE[i % len(PALETTE)], display_text(r.entry.model.name), r.entry.slug, pts))
     if not series:
         return None
     xkey, ykey, xlabel, ylabel = curve_axes(kind, ranked[0].entry.result.curves.get(kind) or {}) or CURVE_AXES["roc"]
@@ -117,7 +118,7 @@ def curve_plot(kind: str, ranked: list[RankedEntry], *, title: str) -> str | Non
         )
     out.append("</svg>")
     legend = "".join(
-        f'<li><span class="swatch" style="background:{colour}"></span>{_esc(name)}</li>' for colour, name, _, _ in series
+        f'<li><span class="swatch" style="background:{colour}"></span><bdi>{_esc(name)}</bdi></li>' for colour, name, _, _ in series
     )
     return "\n".join(out) + f'\n<ul class="legend">{legend}</ul>'
 

@@ -25,13 +25,23 @@ PUBLISHED_PATTERNS = (
 """What a board upload holds (relative to the board); the lock and temporaries never go."""
 
 
-def plan_publish(board: Board | str | Path, *, path_in_repo: str = "", render: bool = True) -> Any:
+def plan_publish(
+    board: Board | str | Path,
+    *,
+    path_in_repo: str = "",
+    render: bool = True,
+    data: str | Path | None = None,
+    allow_unverified: bool = False,
+) -> Any:
     """Check the board, re-render it, and plan its upload.
 
     Args:
         board: the board directory or :class:`Board`.
         path_in_repo: repository folder to publish into ('' for the root).
-        render: re-render ``README.md`` and ``index.html`` first, so they match the entries.
+        render: re-render ``README.md`` and ``index.html`` first, so they match the entries
+            (re-scoring every entry, see :func:`render_board`).
+        data: built dataset to re-score with when rendering.
+        allow_unverified: publish entries that could not be re-scored, marked on the page.
 
     Returns:
         fracbench.dataset.hub.UploadPlan: every file that would be sent.
@@ -52,7 +62,7 @@ def plan_publish(board: Board | str | Path, *, path_in_repo: str = "", render: b
             f"first {first.path}: {first.problems[0]}; run `fracbench leaderboard verify` and fix before publishing"
         )
     if render:
-        render_board(board)
+        render_board(board, data=data, allow_unverified=allow_unverified)
     return plan_upload(board.root, path_in_repo=path_in_repo, allow_patterns=list(PUBLISHED_PATTERNS))
 
 

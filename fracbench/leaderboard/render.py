@@ -1,33 +1,70 @@
-"""Write a board's rendered views: ``README.md`` (Markdown) and ``index.html``."""
+"""Write a board's rendered views: ``README.md`` (Markdown) and ``index.html``.
+
+Only verified numbers are published: every entry is checked as ``fracbench
+leaderboard verify`` checks it (hash, schema, place, stored submission, and
+re-scoring that submission) before anything is written.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fracbench.atomic import write_text
+from fracbench.errors import LeaderboardError
 from fracbench.leaderboard.render_html import render_html
 from fracbench.leaderboard.render_md import render_markdown
-from fracbench.leaderboard.store import Board
+from fracbench.leaderboard.store import Board, Scorer
+from fracbench.leaderboard.verify import VerifyReport, verify_board
 
 
-def render_board(board: Board | str | Path) -> list[Path]:
-    """Render every entry of a board to ``<board>/README.md`` and ``<board>/index.html``.
-
-    Entries are loaded with their hash and schema checked: a board with a
-    tampered entry is not rendered.
+def render_board(
+    board: Board | str | Path,
+    *,
+    data: str | Path | None = None,
+    scorer: Scorer | None = None,
+    allow_unverified: bool = False,
+    report: VerifyReport | None = None,
+) -> list[Path]:
+    """Verify every entry of a board, then render it to ``<board>/README.md`` and ``<board>/index.html``.
 
     Args:
         board: the board directory or :class:`Board`.
+        data: built dataset to re-score the stored submissions with (default:
+            ``$FRACBENCH_DATA``, then the cache dir).
+        scorer: scoring function (tests); default the real scorer.
+        allow_unverified: render entries that could not be re-scored, marked
+            "unverified" on both pages; otherwise such an entry stops the render.
+        report: a :func:`verify_board` report of this board already made (then
+            ``data`` and ``scorer`` are not used).
 
     Returns:
         list[Path]: the two files written.
 
     Raises:
-        LeaderboardError: an entry fails its hash or schema check (run ``verify``).
+        LeaderboardError: an entry fails verification (edited, misplaced, stored
+            submission absent or changed, re-scores differently), or could not be
+            re-scored and ``allow_unverified`` is False. Nothing is written then.
     """
     board = board if isinstance(board, Board) else Board(board)
+    if report is None:
+        report = verify_board(board, data=data, scorer=scorer) if board.root.is_dir() else VerifyReport(board=str(board.root))
+    failed = [c for c in report.entries if c.status == "failed"]
+    if failed:
+        raise LeaderboardError(
+            f"{board.root}: not rendered, {len(failed)} entr{'y fails' if len(failed) == 1 else 'ies fail'} "
+            f"verification, first {failed[0].path}: {failed[0].problems[0]}; run `fracbench leaderboard verify`"
+        )
+    unverified = report.unverified()
+    if unverified and not allow_unverified:
+        first = unverified[0]
+        raise LeaderboardError(
+            f"{board.root}: not rendered, {len(unverified)} entr{'y' if len(unverified) == 1 else 'ies'} could not be "
+            f"re-scored, first {first.path}: {'; '.join(first.notes)}; pass --data DIR (the built dataset) to "
+            "verify them, or --allow-unverified to publish them marked unverified"
+        )
+    marked = {c.path: "; ".join(c.notes) for c in unverified}  # keyed as view.entry_key keys entries
     entries = board.load_entries()
     return [
-        write_text(board.root / "README.md", render_markdown(entries)),
-        write_text(board.root / "index.html", render_html(entries)),
+        write_text(board.root / "README.md", render_markdown(entries, unverified=marked)),
+        write_text(board.root / "index.html", render_html(entries, unverified=marked)),
     ]

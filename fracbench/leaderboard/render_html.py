@@ -4,7 +4,8 @@ The tables are rendered here, in Python, so the page shows everything without
 JavaScript; the inline script (``templates/board.js``) adds tabs and column
 sorting from the data embedded as JSON. Safety:
 
-* every user string goes through :func:`html.escape`;
+* every user string goes through :func:`html.escape`, loses its control and bidi-control
+  characters and sits in its own ``<bdi>`` (:func:`user_text`), so it cannot reorder the page;
 * the embedded JSON escapes ``<``, ``>``, ``&``, U+2028 and U+2029
   (:func:`script_json`), so no string can close the ``<script>`` element;
 * links are emitted only for http(s) URLs, with ``rel="noopener noreferrer nofollow"``;
@@ -18,13 +19,14 @@ import base64
 import hashlib
 import html
 import json
+from collections.abc import Mapping
 from importlib import resources
 from string import Template
 from typing import Any
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
 from fracbench.leaderboard.plots import ci_bar, curve_plot, curve_title
-from fracbench.leaderboard.view import TaskBoard, build_boards, fmt_ci, fmt_params, fmt_value
+from fracbench.leaderboard.view import TaskBoard, build_boards, display_text, entry_key, fmt_ci, fmt_params, fmt_value
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -32,6 +34,12 @@ _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2
 def esc(text: Any) -> str:
     """HTML-escape any value (quotes included)."""
     return html.escape("" if text is None else str(text), quote=True)
+
+
+def user_text(text: Any, empty: str = "") -> str:
+    """A user string for the page: controls dropped, HTML-escaped, isolated in ``<bdi>``."""
+    clean = display_text(text)
+    return f"<bdi>{esc(clean)}</bdi>" if clean else empty
 
 
 def script_json(obj: Any) -> str:
@@ -84,7 +92,7 @@ def _row_data(board: TaskBoard) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _table(board: TaskBoard) -> str:
+def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     if not board.ranked:
         return '<p class="empty">No entries yet.</p>'
     cols = _columns(board)
@@ -101,8 +109,10 @@ def _table(board: TaskBoard) -> str:
         e, m = r.entry, r.entry.model
         ms = e.result.main_score
         tie = ' title="95% CI overlaps the CI of this tier\'s leader"' if r.tied else ""
-        authors = f'<div class="authors">{esc(", ".join(m.authors))}</div>' if m.authors else ""
-        notes = f'<div class="notes">{esc(m.notes)}</div>' if m.notes else ""
+        authors = f'<div class="authors">{", ".join(user_text(a) for a in m.authors)}</div>' if m.authors else ""
+        notes = f'<div class="notes">{user_text(m.notes)}</div>' if m.notes else ""
+        why = unverified.get(entry_key(e))
+        flag = f' <span class="unverified" title="{esc(why)}">unverified</span>' if why is not None else ""
         metric_cells = "".join(
             f'<td class="num" title="{esc(fmt_ci(e.result.metrics[n].ci95))}">{fmt_value(e.result.metrics[n].value)}</td>'
             if n in e.result.metrics else '<td class="num">—</td>'
@@ -111,12 +121,12 @@ def _table(board: TaskBoard) -> str:
         links = " ".join(x for x in (_link("paper", m.paper_url), _link("code", m.code_url)) if x) or "—"
         rows.append(
             f'<tr data-slug="{esc(e.slug)}"><td class="num rank"{tie}>{esc(r.rank_label)}</td>'
-            f'<td class="model"><span class="name">{esc(m.name)}</span>{authors}{notes}</td>'
+            f'<td class="model"><span class="name">{user_text(m.name)}</span>{flag}{authors}{notes}</td>'
             f'<td class="num main"><span class="score">{fmt_value(ms.value)}</span> '
             f'<span class="ci">{fmt_ci(ms.ci95)}</span>{ci_bar(ms.value, ms.ci95, lo - pad, hi + pad)}</td>'
             f"{metric_cells}"
-            f'<td class="num">{fmt_params(m.parameters)}</td><td>{esc(m.training_data or "—")}</td>'
-            f'<td>{esc(m.pretrained_weights or "—")}</td><td>{esc(m.hardware or "—")}</td>'
+            f'<td class="num">{fmt_params(m.parameters)}</td><td>{user_text(m.training_data, "—")}</td>'
+            f'<td>{user_text(m.pretrained_weights, "—")}</td><td>{user_text(m.hardware, "—")}</td>'
             f'<td class="date">{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td>{links}</td></tr>'
         )
     return (
@@ -125,7 +135,7 @@ def _table(board: TaskBoard) -> str:
     )
 
 
-def _panel(board: TaskBoard) -> str:
+def _panel(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     plots = []
     for kind in board.curves:
         svg = curve_plot(kind, board.ranked, title=f"{curve_title(kind)} curves, {board.task}")
@@ -135,16 +145,18 @@ def _panel(board: TaskBoard) -> str:
     return (
         f'<section class="panel" id="{esc(board.key)}" role="tabpanel" aria-labelledby="tab-{esc(board.key)}">'
         f"<h2>{esc(board.task.capitalize())} <small>splits {esc(board.splits_version)} · {n} "
-        f"entr{'y' if n == 1 else 'ies'}</small></h2>{_table(board)}"
+        f"entr{'y' if n == 1 else 'ies'}</small></h2>{_table(board, unverified)}"
         f'<div class="plots">{"".join(plots)}</div></section>'
     )
 
 
-def render_html(entries: list[LeaderboardEntry]) -> str:
+def render_html(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None) -> str:
     """The whole board page: tabs, sortable tables with CI bars, curve plots.
 
     Args:
         entries: every (verified) entry on the board.
+        unverified: entries published without re-scoring (``view.entry_key`` -> why),
+            marked "unverified" next to the name.
 
     Returns:
         str: a self-contained HTML document (no external resources), deterministic.
@@ -164,7 +176,7 @@ def render_html(entries: list[LeaderboardEntry]) -> str:
         "img-src data:; base-uri 'none'; form-action 'none'",
         css=_template("board.css"),
         tabs=tabs,
-        panels="".join(_panel(b) for b in boards),
+        panels="".join(_panel(b, unverified or {}) for b in boards),
         data=script_json(data),
         script=script,
         updated=esc(latest[:10] or "no entries yet"),

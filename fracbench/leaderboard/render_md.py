@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from importlib import resources
 from string import Template
 from urllib.parse import quote
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
-from fracbench.leaderboard.view import TaskBoard, build_boards, fmt_ci, fmt_params, fmt_value
+from fracbench.leaderboard.view import TaskBoard, build_boards, display_text, entry_key, fmt_ci, fmt_params, fmt_value
 
 MAX_SECONDARY_METRICS = 4
 """Secondary metric columns in the Markdown tables (the HTML board shows all)."""
@@ -23,10 +24,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 
 
 def md_text(text: str | None) -> str:
-    """Escape ``text`` for a Markdown table cell: HTML entities, Markdown punctuation, newlines."""
+    """Escape ``text`` for a Markdown table cell: controls and bidi controls dropped, HTML entities,
+    Markdown punctuation, newlines."""
     if not text:
         return "—"
-    one_line = " ".join(str(text).split())
+    one_line = " ".join(display_text(text).split())
     return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
@@ -44,7 +46,7 @@ def _links(entry: LeaderboardEntry) -> str:
     return " · ".join(x for x in links if x) or "—"
 
 
-def _table(board: TaskBoard) -> str:
+def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     if not board.ranked:
         return "_No entries yet._\n"
     metrics = board.metrics[:MAX_SECONDARY_METRICS]
@@ -58,7 +60,7 @@ def _table(board: TaskBoard) -> str:
         main = f"**{fmt_value(ms.value)}** {fmt_ci(ms.ci95)}".strip()
         cells = [
             r.rank_label,
-            md_text(e.model.name),
+            md_text(e.model.name) + (" ⚠ _unverified_" if entry_key(e) in unverified else ""),
             main,
             *(fmt_value(e.result.metrics[m].value) if m in e.result.metrics else "—" for m in metrics),
             fmt_params(e.model.parameters),
@@ -71,11 +73,13 @@ def _table(board: TaskBoard) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(entries: list[LeaderboardEntry]) -> str:
+def render_markdown(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None) -> str:
     """The board's ``README.md``: how to add an entry, the ranking rule, one table per task.
 
     Args:
         entries: every (verified) entry on the board.
+        unverified: entries published without re-scoring (``view.entry_key`` -> why),
+            marked "unverified" in the table.
 
     Returns:
         str: Markdown text, deterministic for the same entries.
@@ -85,6 +89,6 @@ def render_markdown(entries: list[LeaderboardEntry]) -> str:
         title = f"## {md_text(board.task.capitalize())} (splits {md_text(board.splits_version)})"
         n = len(board.ranked)
         note = f"{n} entr{'y' if n == 1 else 'ies'}; main score: `{board.main_score or '—'}`."
-        sections.append(f"{title}\n\n{note}\n\n{_table(board)}")
+        sections.append(f"{title}\n\n{note}\n\n{_table(board, unverified or {})}")
     template = Template(resources.files("fracbench.leaderboard").joinpath("templates/README.md").read_text("utf-8"))
     return template.substitute(boards="\n".join(sections).rstrip() + "\n")

@@ -25,6 +25,7 @@ from fracbench.errors import DatasetNotFoundError, FracbenchError, LeaderboardEr
 from fracbench.leaderboard.entry import LeaderboardEntry, load_entry
 from fracbench.leaderboard import store
 from fracbench.leaderboard.store import BOARD_PREFIX, Board, Scorer
+from fracbench.metrics.bootstrap import MAX_RESAMPLES
 
 IGNORED_ON_RESCORE = {("provenance", "scored_at"), ("provenance", "fracbench_version")}
 """Result fields that legitimately differ between scoring runs."""
@@ -38,7 +39,10 @@ class EntryCheck(BaseModel):
 
     Attributes:
         path: the entry, relative to the board.
-        status: ``ok``, ``failed``, or ``unverified`` (checks passed but not re-scored).
+        status: ``ok`` (checks passed and re-scoring reproduced it), ``failed`` (edited,
+            misplaced, stored submission absent or changed, or re-scoring differs), or
+            ``unverified`` (checks passed but it could not be re-scored: no dataset, another
+            dataset, or ``--no-rescore``).
         problems: why it failed, one line each.
         notes: why re-scoring was skipped, and other remarks.
     """
@@ -60,14 +64,24 @@ class VerifyReport(BaseModel):
     """
 
     board: str
+    rescore_requested: bool = True
     rescore_skipped: str | None = None
     entries: list[EntryCheck] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """No entry failed."""
+        """No entry failed (hashes, schema, files and, where done, re-scoring)."""
         return all(e.status != "failed" for e in self.entries)
+
+    @property
+    def verified(self) -> bool:
+        """Every entry was re-scored and reproduced its stored numbers."""
+        return all(e.status == "ok" for e in self.entries)
+
+    def unverified(self) -> list[EntryCheck]:
+        """The entries whose numbers could not be checked by re-scoring."""
+        return [e for e in self.entries if e.status == "unverified"]
 
 
 def diff_results(stored: Any, rescored: Any, path: tuple[str, ...] = (), *, limit: int = 8) -> list[str]:
@@ -130,6 +144,13 @@ def _rescore(
     entry: LeaderboardEntry, raw: bytes, scorer: Scorer, data: Path, check: EntryCheck
 ) -> None:
     prov = entry.result.provenance
+    n = prov.bootstrap.n_resamples
+    if not 0 <= n <= MAX_RESAMPLES:  # checked here so no scorer is ever asked for unbounded work
+        check.problems.append(
+            f"result.provenance.bootstrap.n_resamples: expected 0 to {MAX_RESAMPLES:,} (what fracbench "
+            f"scores with), found {n:,}; fracbench did not score this entry"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="fracbench-verify-") as tmp:
         sub = Path(tmp) / (f"{entry.slug}.json.gz" if entry.submission.stored_as == "verbatim" else f"{entry.slug}.json")
         sub.write_bytes(raw)
@@ -174,7 +195,7 @@ def verify_board(
     board = board if isinstance(board, Board) else Board(board)
     if not board.root.is_dir():
         raise LeaderboardError(f"{board.root}: no leaderboard directory here; pass --board DIR")
-    report = VerifyReport(board=str(board.root))
+    report = VerifyReport(board=str(board.root), rescore_requested=rescore)
     data_dir: Path | None = None
     if not rescore:
         report.rescore_skipped = "re-scoring not requested"
@@ -211,7 +232,11 @@ def verify_board(
             stored = sub_path.read_bytes()
             raw = stored if entry.submission.stored_as == "verbatim" else gzip.decompress(stored)
         except FileNotFoundError:
-            check.notes.append(f"not re-scored: submission file {entry.submission.path} is absent")
+            # Without it nothing backs the numbers: deleting it is how a re-sealed forgery would hide.
+            check.problems.append(
+                f"stored submission {entry.submission.path} is absent, so the entry's numbers cannot be "
+                "re-scored; restore the file or remove the entry"
+            )
         except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             check.problems.append(f"{entry.submission.path} is not a readable gzip file ({exc})")
         if raw is not None:

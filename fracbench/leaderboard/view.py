@@ -6,10 +6,12 @@ columns and formats numbers, so both renderers show the same board.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from fracbench.leaderboard.entry import LeaderboardEntry
 from fracbench.leaderboard.ranking import RankedEntry, rank_entries
+from fracbench.leaderboard.store import BOARD_PREFIX
 from fracbench.vocab import TASKS as TASK_ORDER
 
 """Tabs/sections in this order; any other task follows alphabetically."""
@@ -42,6 +44,25 @@ class TaskBoard:
     def key(self) -> str:
         """A DOM/anchor-safe id: ``v1-classification``."""
         return f"{self.splits_version}-{self.task}"
+
+
+_HIDDEN_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0/C1 controls and the bidi marks, embeddings, overrides and isolates (LRM, RLM, ALM, LRE..RLO, LRI..PDI)."""
+
+
+def display_text(text: object) -> str:
+    """``text`` with control and bidi-control characters removed, for a page.
+
+    A user string can then no longer reorder what follows it (``U+202E`` turning
+    ``0.91`` into ``19.0``); the HTML page also isolates each one in ``<bdi>``, so
+    right-to-left names still display correctly without leaking into the cells around them.
+    """
+    return _HIDDEN_CONTROLS.sub("", "" if text is None else str(text))
+
+
+def entry_key(entry: LeaderboardEntry) -> str:
+    """The entry's file relative to the board (``fracatlas-v1/classification/x.json``), as verify names it."""
+    return f"{BOARD_PREFIX}{entry.splits_version}/{entry.task}/{entry.slug}.json"
 
 
 def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TASK_ORDER) -> list[TaskBoard]:

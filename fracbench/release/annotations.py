@@ -122,8 +122,17 @@ def parse_dataset_csv(data: bytes, name: str = "dataset.csv") -> dict[str, dict[
     return rows
 
 
-def parse_coco(data: bytes, name: str) -> dict[str, CocoImage]:
+def parse_coco(data: bytes, name: str, warnings: list[str] | None = None) -> dict[str, CocoImage]:
     """The COCO file's images and their instances, keyed by image id (``file_name`` sans ``.jpg``).
+
+    Annotation ids repeated in the file are a warning, not an error: fracbench keeps
+    every annotation (it numbers them itself), but a tool that indexes annotations
+    by id (pycocotools' ``anns``) would silently keep one of each.
+
+    Args:
+        data: the file's bytes.
+        name: its path, for messages.
+        warnings: where to append warnings (repeated annotation ids).
 
     Raises:
         AnnotationError: invalid JSON or structure, a category other than ``fractured``,
@@ -152,8 +161,20 @@ def parse_coco(data: bytes, name: str) -> dict[str, CocoImage]:
         if image_key in images:
             raise AnnotationError(f"{name}: images id {image_key} repeated; expected unique ids")
         images[image_key] = {"file_name": file_name, "size": size, "instances": []}
+    ann_ids: dict[str, int] = {}  # repr: ids may be any JSON value, lists included
     for ann in doc["annotations"]:
         _coco_annotation(ann, images, categories, name)
+        key = repr(ann.get("id"))
+        ann_ids[key] = ann_ids.get(key, 0) + 1
+    repeated = sorted((k, n) for k, n in ann_ids.items() if n > 1)
+    if repeated and warnings is not None:
+        shown = ", ".join(f"{k[:40]} ({n}x)" for k, n in repeated[:10])
+        more = f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
+        warnings.append(
+            f"{name}: annotations: {len(repeated)} annotation id(s) repeated, expected unique ids: {shown}{more}; "
+            "fracbench keeps every annotation (it numbers them itself), but tools that index annotations by id "
+            "(pycocotools) would keep only one of each"
+        )
     out: dict[str, CocoImage] = {}
     for entry in images.values():
         image_id = entry["file_name"][:-4]

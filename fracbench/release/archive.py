@@ -11,7 +11,11 @@ creating anything, an archive with a member that
 - is larger than :attr:`ExtractionLimits.max_member_size`, or expands more than
   :attr:`ExtractionLimits.max_ratio` times its compressed size (a zip bomb),
 
-or whose members add up to more than ``max_total_size`` or ``max_members``.
+or whose members add up to more than ``max_total_size`` or ``max_members``, or
+declare more than ``max_ratio`` times the archive's own size in all (many
+members each just under the per-member limits still cannot add up to a bomb).
+:func:`extract_release` also refuses, from the member list alone, a zip that
+holds no release (no ``dataset.csv`` where the release has it).
 Backslashes in member names are treated as directory separators (zips made by
 some Windows tools use them). Extraction goes into a temporary sibling of the
 target directory, which is renamed into place only when every member has been
@@ -49,21 +53,25 @@ EXTRACTED_MARKER = ".fracbench-extracted"
 class ExtractionLimits:
     """Bounds an archive must stay within to be extracted.
 
-    The defaults leave ample room for FracAtlas (about 12,300 members, under
-    400 MB uncompressed, no member over 20 MB) and refuse archive bombs.
+    The defaults leave ample room for FracAtlas (about 12,300 members, a 338 MB
+    zip of under 400 MB uncompressed, no member over 20 MB) and refuse archive
+    bombs: the total bound, not the per-member ones, is what stops thousands of
+    members each just under the per-member limits (8,001 x 1 MiB declared in a
+    9 MB zip is over both ``max_total_size`` and ``max_ratio``).
 
     Attributes:
         max_members: most members (files and directories) allowed.
         max_member_size: largest uncompressed size of one member, in bytes.
         max_total_size: largest uncompressed size of all members together, in bytes.
-        max_ratio: largest uncompressed/compressed ratio of a member ...
-        ratio_min_size: ... checked only for members at least this large (small
-            files of repeated bytes compress legitimately well).
+        max_ratio: largest uncompressed/compressed ratio of a member, and of all
+            members together against the archive file's size ...
+        ratio_min_size: ... checked only for members (totals) at least this large
+            (small files of repeated bytes compress legitimately well).
     """
 
-    max_members: int = 100_000
-    max_member_size: int = 1 << 30
-    max_total_size: int = 8 << 30
+    max_members: int = 50_000
+    max_member_size: int = 256 << 20
+    max_total_size: int = 2 << 30
     max_ratio: float = 200.0
     ratio_min_size: int = 1 << 20
 
@@ -164,6 +172,7 @@ def inspect_archive(archive: str | Path, limits: ExtractionLimits = DEFAULT_LIMI
     """
     archive = Path(archive)
     try:
+        archive_size = archive.stat().st_size
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
     except FileNotFoundError as exc:
@@ -196,7 +205,12 @@ def inspect_archive(archive: str | Path, limits: ExtractionLimits = DEFAULT_LIMI
         members.append(ArchiveMember(info=info, relpath=relpath, is_dir=is_dir))
     if total > limits.max_total_size:
         problems.append(
-            f"{total:,} bytes uncompressed in all, over the limit of {limits.max_total_size:,}"
+            f"{total:,} bytes uncompressed in all, over the total limit of {limits.max_total_size:,}"
+        )
+    elif total >= limits.ratio_min_size and total / max(archive_size, 1) > limits.max_ratio:
+        problems.append(
+            f"{total:,} bytes uncompressed in all from a {archive_size:,}-byte file, "
+            f"{total / max(archive_size, 1):,.0f}x (limit {limits.max_ratio:,.0f}x): an archive bomb"
         )
     if problems:
         shown = "; ".join(problems[:_SHOWN_PROBLEMS])
@@ -235,6 +249,7 @@ def safe_extract(
     overwrite: bool = False,
     progress: Progress | None = None,
     marker: tuple[str, str] | None = None,
+    listing: ArchiveListing | None = None,
 ) -> Path:
     """Extract a zip into ``dest`` atomically, after checking every member.
 
@@ -246,6 +261,7 @@ def safe_extract(
         progress: called as ``progress(bytes_done, bytes_total)`` while writing.
         marker: optional ``(file name, text)`` written into ``dest`` with the members,
             so a later run can tell a complete extraction from a foreign directory.
+        listing: this archive's :func:`inspect_archive` result, when already made.
 
     Returns:
         Path: ``dest``.
@@ -256,7 +272,7 @@ def safe_extract(
             lacks room, or ``dest`` exists and ``overwrite`` is False.
     """
     archive, dest = Path(archive), Path(dest)
-    listing = inspect_archive(archive, limits)
+    listing = listing if listing is not None else inspect_archive(archive, limits)
     if dest.exists() and not overwrite:
         raise DownloadError(f"{dest} already exists; remove it or pass overwrite=True")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -317,6 +333,23 @@ def locate_release_root(path: str | Path) -> Path:
     )
 
 
+def release_root_in(listing: ArchiveListing) -> PurePosixPath | None:
+    """Where the release sits inside an archive, from its member list alone.
+
+    The same places :func:`locate_release_root` looks: ``dataset.csv`` at the
+    top, in ``FracAtlas/``, or in the only top-level folder holding one.
+
+    Returns:
+        PurePosixPath | None: the folder holding ``dataset.csv`` (``.`` for the top), or None.
+    """
+    files = {m.relpath for m in listing.members if not m.is_dir}
+    for candidate in (PurePosixPath("."), PurePosixPath("FracAtlas")):
+        if candidate / "dataset.csv" in files:
+            return candidate
+    holders = sorted(p.parent for p in files if p.name == "dataset.csv" and len(p.parts) == 2)
+    return holders[0] if len(holders) == 1 else None
+
+
 def extract_release(
     archive: str | Path,
     raw_out: str | Path,
@@ -342,7 +375,8 @@ def extract_release(
 
     Raises:
         UnsafeArchiveError, DownloadError: see :func:`safe_extract`.
-        ReleaseNotFoundError: the zip holds no ``dataset.csv``.
+        ReleaseNotFoundError: the zip holds no ``dataset.csv`` (known from its member
+            list before anything is extracted; nothing is written).
     """
     archive = Path(archive)
     md5 = md5 or _md5(archive)
@@ -351,8 +385,17 @@ def extract_release(
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == md5:
         log.info("%s is already extracted at %s", archive, dest)
     else:
+        listing = inspect_archive(archive, limits)
+        if release_root_in(listing) is None:
+            sample = ", ".join(f"'{m.relpath}'" for m in listing.members[:3]) or "no members"
+            raise ReleaseNotFoundError(
+                f"{archive} is not a FracAtlas release zip: it has no dataset.csv at its top, in FracAtlas/ "
+                f"or in one top-level folder ({len(listing.members):,} members: {sample}"
+                f"{', ...' if len(listing.members) > 3 else ''}); nothing was extracted. Pass the figshare "
+                "FracAtlas.zip or the release's FracAtlas/ directory"
+            )
         safe_extract(archive, dest, limits=limits, overwrite=dest.exists(), progress=progress,
-                     marker=(EXTRACTED_MARKER, md5 + "\n"))
+                     marker=(EXTRACTED_MARKER, md5 + "\n"), listing=listing)
     return locate_release_root(dest)
 
 

@@ -85,6 +85,15 @@ class _Transient(Exception):
     """A failure worth retrying (dropped connection, timeout, 5xx)."""
 
 
+class _WriteFailed(Exception):
+    """Writing the ``.part`` failed (disk full, quota, I/O error): the caller removes it and says so."""
+
+    def __init__(self, error: OSError, written: int):
+        super().__init__(str(error))
+        self.error = error
+        self.written = written
+
+
 def file_md5(path: str | Path, *, progress: Progress | None = None) -> str:
     """The md5 of a file, lower-case hex, read in 1 MiB chunks.
 
@@ -156,7 +165,7 @@ def _read_response(resp, fh: BinaryIO, offset: int, total: int | None, progress:
 
     Raises:
         _Transient: the connection dropped or stalled (the offset is kept in the exception).
-        DownloadError: writing to disk failed.
+        _WriteFailed: writing to disk failed.
     """
     while True:
         try:
@@ -168,7 +177,7 @@ def _read_response(resp, fh: BinaryIO, offset: int, total: int | None, progress:
         try:
             fh.write(chunk)
         except OSError as exc:
-            raise DownloadError(f"writing {fh.name} failed: {exc}") from exc
+            raise _WriteFailed(exc, offset) from exc
         offset += len(chunk)
         if progress is not None:
             progress(offset, total)
@@ -289,6 +298,11 @@ def download_file(
         except ChecksumError:
             part.unlink(missing_ok=True)
             raise
+        except _WriteFailed as exc:
+            # A .part that could not be written is removed: kept, it would hold the space the
+            # rerun needs (and its last bytes may be torn).
+            part.unlink(missing_ok=True)
+            raise DownloadError(_write_failed_message(dest, exc, size)) from exc.error
         except BaseException:
             if fh.seek(0, os.SEEK_END) == 0:
                 part.unlink(missing_ok=True)  # nothing to resume from: leave no empty .part behind
@@ -310,6 +324,20 @@ def download_file(
     os.replace(part, dest)
     log.info("downloaded and verified %s (%d bytes)", dest, found_size)
     return dest
+
+
+def _write_failed_message(dest: Path, exc: _WriteFailed, size: int | None) -> str:
+    """One line for a failed write: what, where, why, that the partial is gone and what to free."""
+    import errno
+
+    reason = exc.error.strerror or str(exc.error)
+    if exc.error.errno in (errno.ENOSPC, errno.EDQUOT):
+        need = f"at least {size:,} bytes" if size is not None else "space"
+        return (f"disk full while downloading {dest.name} into {dest.parent} ({reason}) after {exc.written:,} bytes; "
+                f"the partial download was removed. Free {need} there, or pass another directory, and run the "
+                "same command again")
+    return (f"writing {dest.name} into {dest.parent} failed after {exc.written:,} bytes ({reason}); the partial "
+            "download was removed. Fix the folder (permissions, disk) and run the same command again")
 
 
 def _fill(url: str, fh: BinaryIO, part: Path, *, size: int | None, timeout: float, retries: int,
@@ -336,11 +364,10 @@ def _fill(url: str, fh: BinaryIO, part: Path, *, size: int | None, timeout: floa
         except _Transient as exc:
             failures = 0 if fh.seek(0, os.SEEK_END) > before else failures + 1
             if failures > retries:
-                raise DownloadError(
-                    f"downloading {url} failed {failures} times in a row, last: {exc}; "
-                    f"{fh.seek(0, os.SEEK_END):,} bytes are kept in {part}, run the same "
-                    "command again to resume"
-                ) from exc
+                kept = fh.seek(0, os.SEEK_END)  # an empty .part is removed by download_file
+                where = (f"{kept:,} bytes are kept in {part}, run the same command again to resume" if kept
+                         else "nothing was received, so no partial file is kept; run the same command again later")
+                raise DownloadError(f"downloading {url} failed {failures} times in a row, last: {exc}; {where}") from exc
             pause = min(backoff * 2 ** max(failures - 1, 0), _MAX_SLEEP)
             log.warning("%s; retrying in %.0f s", exc, pause)
             time.sleep(pause)

@@ -110,7 +110,7 @@ def read_release(
                                 "(it holds every box and polygon); re-extract the release", [COCO_FILE])
     meta = _Metadata(_read_metadata(root))
     meta.rows = ann.parse_dataset_csv(meta.files[DATASET_CSV], DATASET_CSV)
-    meta.coco = ann.parse_coco(meta.files[COCO_FILE], COCO_FILE)
+    meta.coco = ann.parse_coco(meta.files[COCO_FILE], COCO_FILE, warnings)
     if unknown := sorted(set(meta.coco) - set(meta.rows)):
         raise AnnotationError(f"{COCO_FILE}: images not in dataset.csv: {', '.join(unknown[:_LISTED])}; "
                               "expected every COCO image to have a dataset.csv row")

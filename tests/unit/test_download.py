@@ -239,7 +239,7 @@ def test_oversize_member_bomb_and_counts_are_refused(tmp_path):
     archive.write_bytes(_zip_members([("a.bin", b"x" * 5000), ("b.txt", b"ok")]))
     with pytest.raises(UnsafeArchiveError, match="over the per-member limit of 4,096"):
         safe_extract(archive, tmp_path / "o1", limits=ExtractionLimits(max_member_size=4096))
-    with pytest.raises(UnsafeArchiveError, match="in all, over the limit"):
+    with pytest.raises(UnsafeArchiveError, match="in all, over the total limit"):
         safe_extract(archive, tmp_path / "o2", limits=ExtractionLimits(max_total_size=5001))
     with pytest.raises(UnsafeArchiveError, match="more than the limit of 1"):
         safe_extract(archive, tmp_path / "o3", limits=ExtractionLimits(max_members=1))

@@ -77,23 +77,44 @@ def test_verify_ok_then_edit_fails_naming_entry(board_with_two, tmp_path, capsys
     assert "FAILED fracatlas-v1/classification/resnet-50.json: result.main_score.value: stored 0.999" in err
 
 
-def test_verify_without_data_says_why(board_with_two, tmp_path, capsys):
+def test_verify_without_data_says_why_and_fails(board_with_two, tmp_path, capsys):
     rc = main(["leaderboard", "verify", "--board", str(board_with_two), "--data", str(tmp_path / "none")])
-    out = capsys.readouterr().out
-    assert rc == 0 and "re-scoring skipped: no built fracbench dataset" in out
-    assert "(0 re-scored" in out
+    out, err = capsys.readouterr()
+    assert rc == 1 and "re-scoring skipped: no built fracbench dataset" in out
+    assert "UNVERIFIED fracatlas-v1/classification/resnet-50.json: not re-scored" in err
+    assert "--no-rescore" in err
+    rc = main(["leaderboard", "verify", "--board", str(board_with_two), "--no-rescore"])
+    assert rc == 0 and "2 entries: hashes, schema and files checked; none re-scored (--no-rescore)" in capsys.readouterr().out
 
 
-def test_render_writes_both_views(board_with_two, capsys):
-    assert main(["leaderboard", "render", "--board", str(board_with_two)]) == 0
+def test_render_refuses_unverified_unless_allowed(board_with_two, tmp_path, capsys):
+    rc = main(["leaderboard", "render", "--board", str(board_with_two), "--data", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "2 entries could not be re-scored, first fracatlas-v1/classification/resnet-50.json" in err
+    assert "--allow-unverified" in err and not (board_with_two / "index.html").exists()
+    rc = main(["leaderboard", "render", "--board", str(board_with_two), "--data", str(tmp_path / "none"),
+               "--allow-unverified"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "resnet-50.json is published marked unverified" in err
+    page = (board_with_two / "index.html").read_text()
+    assert page.count('<span class="unverified"') == 2
+    assert (board_with_two / "README.md").read_text().count("⚠ _unverified_") == 2
+
+
+def test_render_writes_both_views(board_with_two, tmp_path, capsys):
+    data = fake_dataset(tmp_path / "data")
+    assert main(["leaderboard", "render", "--board", str(board_with_two), "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "README.md" in out and "index.html" in out
     page = (board_with_two / "index.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert 'class="unverified"' not in page
 
 
-def test_publish_dry_run_lists_the_plan(board_with_two, capsys):
-    rc = main(["leaderboard", "publish", "--repo-id", "lab/fracbench-board", "--board", str(board_with_two), "--dry-run"])
+def test_publish_dry_run_lists_the_plan(board_with_two, tmp_path, capsys):
+    data = fake_dataset(tmp_path / "data")
+    rc = main(["leaderboard", "publish", "--repo-id", "lab/fracbench-board", "--board", str(board_with_two),
+               "--dry-run", "--data", str(data)])
     out = capsys.readouterr().out
     assert rc == 0 and "dry run, nothing sent" in out and "as a pull request" in out
     listed = [line.split()[-1] for line in out.splitlines() if len(line.split()) == 3 and len(line.split()[0]) == 64]
@@ -126,8 +147,8 @@ class _FakeApi:
 
 
 @pytest.mark.parametrize("create_pr", [True, False])
-def test_publish_pushes_the_plan_as_pr_by_default(board_with_two, create_pr):
-    plan = plan_publish(board_with_two, path_in_repo="leaderboards")
+def test_publish_pushes_the_plan_as_pr_by_default(board_with_two, create_pr, tmp_path):
+    plan = plan_publish(board_with_two, path_in_repo="leaderboards", data=fake_dataset(tmp_path / "data"))
     assert all(f.path_in_repo.startswith("leaderboards/") for f in plan.files)
     assert not any(".lock" in f.path_in_repo for f in plan.files)
     api = _FakeApi()

@@ -56,7 +56,7 @@ def test_add_verify_render_with_the_real_scorer(built_v1, submissions, tmp_path,
     rc = main(["leaderboard", "verify", "--board", str(board), "--data", str(built_v1)])
     assert rc == 0 and "3 entries verified (3 re-scored and reproduced)" in capsys.readouterr().out
 
-    rc = main(["leaderboard", "render", "--board", str(board)])
+    rc = main(["leaderboard", "render", "--board", str(board), "--data", str(built_v1)])
     assert rc == 0
     page = (board / "index.html").read_text()
     # ROC for classification; FROC and precision-recall for localization

@@ -12,7 +12,7 @@ import pytest
 
 from fracbench.errors import LeaderboardError
 from fracbench.leaderboard import Board, load_entry, rank_entries, render_board
-from fracbench.leaderboard.entry import ModelMeta
+from fracbench.leaderboard.entry import ModelMeta, parse_meta
 from fracbench.leaderboard.plots import MAX_POINTS, curve_plot
 from fracbench.leaderboard.render_html import _link, render_html, script_json
 from fracbench.leaderboard.render_md import md_link, md_text, render_markdown
@@ -180,3 +180,22 @@ def test_render_refuses_a_tampered_board(tmp_path):
     with pytest.raises(LeaderboardError, match="entry_sha256"):
         render_board(board)
     assert not (board.root / "index.html").exists()
+
+
+def test_bidi_controls_in_names_are_dropped_and_isolated():
+    rlo = "\u202e"
+    entry = _entry("bidi", 0.8, (0.7, 0.9), meta={"authors": [f"A{rlo}lice"], "hardware": f"GPU{rlo}\u2066x\u2069"})
+    entry = entry.model_copy(update={"model": entry.model.model_copy(update={"name": f"evil{rlo}19.0\x1b[2J"})})
+    page = render_html([entry])
+    visible = page.split('id="board-data"')[0]
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\x1b]", visible)
+    assert '<span class="name"><bdi>evil19.0[2J</bdi></span>' in visible and "<bdi>Alice</bdi>" in visible
+    assert not re.search("[\u202a-\u202e\u2066-\u2069\x1b]", render_markdown([entry]))
+
+
+def test_author_names_are_bounded():
+    with pytest.raises(LeaderboardError, match=r"field 'authors\.0': String should have at most 200 characters"):
+        parse_meta({"name": "m", "authors": ["x" * 201]})
+    with pytest.raises(LeaderboardError, match=r"field 'authors': List should have at most 100 items"):
+        parse_meta({"name": "m", "authors": ["a"] * 101})
+    assert parse_meta({"name": "m", "authors": "One Author"}).authors == ["One Author"]

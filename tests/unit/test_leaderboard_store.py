@@ -257,8 +257,9 @@ def test_verify_catches_a_resealed_edit_by_rescoring(board3, tmp_path):
     (bad,) = [c for c in report.entries if c.status == "failed"]
     assert bad.path.endswith("beta.json")
     assert any(p.startswith("result.metrics.sensitivity.value: stored 0.99, re-scored") for p in bad.problems)
-    # without the dataset the forgery passes the hash check, and verify says it could not re-score
-    assert verify_board(board3, data=tmp_path / "nowhere", scorer=fake_score).ok
+    # without the dataset the forgery passes the hash check, but it is not verified (the CLI exits 1)
+    report = verify_board(board3, data=tmp_path / "nowhere", scorer=fake_score)
+    assert report.ok and not report.verified and report.unverified()
 
 
 def test_verify_catches_a_changed_submission_file(board3, tmp_path):
@@ -278,8 +279,10 @@ def test_verify_flags_moved_entries_missing_and_orphan_submissions(board3, tmp_p
     by_path = {c.path: c for c in report.entries}
     moved = by_path["fracatlas-v1/localization/alpha.json"]
     assert moved.status == "failed" and "under localization/" in moved.problems[0]
-    assert by_path["fracatlas-v1/classification/beta.json"].notes == [
-        "not re-scored: submission file submissions/beta.json.gz is absent"
+    beta = by_path["fracatlas-v1/classification/beta.json"]
+    assert beta.status == "failed" and beta.problems == [
+        "stored submission submissions/beta.json.gz is absent, so the entry's numbers cannot be re-scored; "
+        "restore the file or remove the entry"
     ]
     assert report.notes == ["fracatlas-v1/classification/submissions/alpha.json.gz: no entry refers to this submission file"]
 

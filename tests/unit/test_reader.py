@@ -331,3 +331,17 @@ def test_tolerances_absorb_format_rounding_only(size, data):
     shifted = (x + 1.0 + 2 * 1.5 * ann.YOLO_QUANTUM * W + 0.01, y, x + w, y + h)  # beyond rounding both ways
     assert ann.yolo_excess(shifted, ann.yolo_corners(yolo, W, H), W, H) > 0
     assert ann.voc_excess((x + 2.01, y, x + w, y + h), (int(x), int(y), int(x + w), int(y + h))) > 0
+
+
+def test_repeated_coco_annotation_ids_are_a_warning_and_every_annotation_is_kept(copy, release):
+    doc = json.loads((copy / COCO).read_text())
+    assert len(doc["annotations"]) >= 3
+    for ann in doc["annotations"][:3]:
+        ann["id"] = 99999
+    (copy / COCO).write_text(json.dumps(doc))
+    again = read_release(copy)
+    (warning,) = [w for w in again.warnings if "annotation id" in w]
+    assert warning.startswith(f"{COCO}: annotations: 1 annotation id(s) repeated") and "99999 (3x)" in warning
+    count = lambda r: sum(len(x.instances) for x in r.records)  # noqa: E731
+    assert count(again) == count(release), "no annotation is dropped"
+    assert not [w for w in release.warnings if "annotation id" in w]
