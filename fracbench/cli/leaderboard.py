@@ -48,8 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-rescore", action="store_true", help="check hashes, schema and files only")
     p.set_defaults(func=run_verify)
 
-    p = cmds.add_parser("render", help="write BOARD/README.md and BOARD/index.html from the entries")
+    p = cmds.add_parser("render", help="write BOARD/README.md and BOARD/index.html from the entries",
+                        description="Render the board. Entries are ranked by paired tests: every pair of a task's "
+                        "entries re-scored on the same bootstrap resamples (pairs cached in BOARD/paired-cache.json), "
+                        "which needs the built dataset for pairs not yet cached.")
     board_arg(p)
+    p.add_argument("--data", default=None, help="built dataset directory (default: $FRACBENCH_DATA, cache dir)")
+    p.add_argument("--reports", action="store_true", help="also write each entry's report page (linked from the board)")
+    p.add_argument("--ci-ranks", action="store_true", help="rank by CI overlap instead of paired tests")
     p.set_defaults(func=run_render)
 
     p = cmds.add_parser("publish", help="push entries and the rendered board to a Hub dataset repo",
@@ -134,9 +140,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_render(args: argparse.Namespace) -> int:
     """Render README.md and index.html."""
+    from fracbench.cli import console
     from fracbench.leaderboard.render import render_board
 
-    for path in render_board(args.board):
+    with console.status("rendering") as status:
+        paths = render_board(args.board, data=args.data, paired=not args.ci_ranks, reports=args.reports,
+                             progress=lambda msg: status.update(msg))
+    for path in paths:
         _say(f"wrote {path}")
     return 0
 

@@ -11,9 +11,11 @@ import html
 import re
 from importlib import resources
 from string import Template
+from typing import Any
 from urllib.parse import quote
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
+from fracbench.leaderboard.render_paired import CI_RULE_MD, PAIRED_RULE_MD, paired_md
 from fracbench.leaderboard.view import TaskBoard, build_boards, fmt_ci, fmt_params, fmt_value
 
 MAX_SECONDARY_METRICS = 4
@@ -57,7 +59,7 @@ def _table(board: TaskBoard) -> str:
         ms = e.result.main_score
         main = f"**{fmt_value(ms.value)}** {fmt_ci(ms.ci95)}".strip()
         cells = [
-            r.rank_label,
+            r.rank_label + (f" [{r.interval[0]}–{r.interval[1]}]" if r.interval else ""),
             md_text(e.model.name),
             main,
             *(fmt_value(e.result.metrics[m].value) if m in e.result.metrics else "—" for m in metrics),
@@ -71,7 +73,7 @@ def _table(board: TaskBoard) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(entries: list[LeaderboardEntry]) -> str:
+def render_markdown(entries: list[LeaderboardEntry], paired: Any = None) -> str:
     """The board's ``README.md``: how to add an entry, the ranking rule, one table per task.
 
     Args:
@@ -81,10 +83,10 @@ def render_markdown(entries: list[LeaderboardEntry]) -> str:
         str: Markdown text, deterministic for the same entries.
     """
     sections = []
-    for board in build_boards(entries):
+    for board in build_boards(entries, paired=paired):
         title = f"## {md_text(board.task.capitalize())} (splits {md_text(board.splits_version)})"
         n = len(board.ranked)
         note = f"{n} entr{'y' if n == 1 else 'ies'}; main score: `{board.main_score or '—'}`."
-        sections.append(f"{title}\n\n{note}\n\n{_table(board)}")
+        sections.append(f"{title}\n\n{note}\n\n{_table(board)}" + (f"\n{paired_md(board, md_text)}" if board.paired else ""))
     template = Template(resources.files("fracbench.leaderboard").joinpath("templates/README.md").read_text("utf-8"))
-    return template.substitute(boards="\n".join(sections).rstrip() + "\n")
+    return template.substitute(ranking=PAIRED_RULE_MD if paired is not None else CI_RULE_MD, boards="\n".join(sections).rstrip() + "\n")
