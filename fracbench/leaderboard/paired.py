@@ -148,10 +148,11 @@ def write_cache(board: Board, new: dict[str, dict[str, Any]]) -> None:
 class _Loader:
     """Re-reads stored submissions into main-score resample vectors, one ground truth per split."""
 
-    def __init__(self, board: Board, data: str | Path | None, n_resamples: int, seed: int):
+    def __init__(self, board: Board, data: str | Path | None, n_resamples: int, seed: int, gt: Any = None):
         self.board, self.n_resamples, self.seed = board, n_resamples, seed
         self.data_dir: Path | None = None
         self.no_data: str | None = None
+        self._given = gt
         try:
             from fracbench.dataset.locate import resolve_data_dir
 
@@ -170,7 +171,7 @@ class _Loader:
         from fracbench.paired import SharedDraws
         from fracbench.score import load_split_ground_truth, prepare, split_sha256, validated
 
-        if self.data_dir is None:
+        if self.data_dir is None and self._given is None:
             raise FracbenchError(self.no_data or "no built dataset")
         prov = entry.result.provenance
         path = self.board.entry_path(entry.splits_version, entry.task, entry.slug).parent / entry.submission.path
@@ -186,6 +187,8 @@ class _Loader:
         if hashlib.sha256(raw).hexdigest() != entry.submission.sha256:
             raise FracbenchError(f"its stored submission {entry.submission.path} no longer hashes to the recorded sha256")
         key = (prov.splits_version, prov.split, entry.task)
+        if self._given is not None:
+            self._gt[key] = self._given
         if key not in self._gt:
             self._gt[key] = load_split_ground_truth(self.data_dir, prov.split, entry.task, prov.splits_version)
         gt = self._gt[key]
@@ -211,6 +214,7 @@ def pair_board(
     seed: int = PAIRED_SEED,
     progress: Progress | None = None,
     write: bool = True,
+    gt: Any = None,
 ) -> PairedBoard:
     """Test every pair of every task's entries (cached pairs reused) and rank them.
 
@@ -222,6 +226,7 @@ def pair_board(
         n_resamples, seed: the paired bootstrap settings (part of the cache key).
         progress: called with a message before each submission is re-read.
         write: merge newly computed pairs into the cache file.
+        gt: ground truth to re-read submissions against instead of loading it from ``data``.
 
     Returns:
         PairedBoard: per task, ranks, rank intervals, the pairwise matrix and the unranked entries.
@@ -262,7 +267,7 @@ def pair_board(
             if e.slug not in vectors and e.slug not in failed:
                 if progress:
                     progress(f"re-reading {task}/{e.slug}")
-                loader = loader or _Loader(board, data, n_resamples, seed)
+                loader = loader or _Loader(board, data, n_resamples, seed, gt)
                 try:
                     vectors[e.slug] = loader.vector(e)
                 except FracbenchError as exc:
