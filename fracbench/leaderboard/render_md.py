@@ -59,7 +59,7 @@ def _table(board: TaskBoard) -> str:
         ms = e.result.main_score
         main = f"**{fmt_value(ms.value)}** {fmt_ci(ms.ci95)}".strip()
         cells = [
-            r.rank_label + (f" [{r.interval[0]}–{r.interval[1]}]" if r.interval else ""),
+            r.rank_label + ("" if not r.interval else f" [{r.interval[0]}]" if r.interval[0] == r.interval[1] else f" [{r.interval[0]}–{r.interval[1]}]"),
             md_text(e.model.name),
             main,
             *(fmt_value(e.result.metrics[m].value) if m in e.result.metrics else "—" for m in metrics),
