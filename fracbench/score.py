@@ -228,7 +228,23 @@ def score_submission(
     if n_resamples < 0:
         raise ScoringError(f"--bootstrap: expected 0 or more resamples, found {n_resamples}")
     report, gt = validated(path, data=data, split=split, gt=gt, splits_version=splits_version)
-    prepared = prepare(report, gt)
+    return score_prepared(report, gt, prepare(report, gt), n_resamples=n_resamples, seed=seed, subgroups=subgroups, progress=progress)
+
+
+def score_prepared(
+    report: ValidationReport,
+    gt: GroundTruth,
+    prepared: PreparedScoring,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    subgroups: bool = True,
+    progress: Progress | None = None,
+) -> Result:
+    """The Result of a validated, prepared submission (what :func:`score_submission` returns).
+
+    For callers that keep using the prepared evaluation afterwards (``fracbench report``).
+    """
     spec, evaluation, images = prepared.spec, prepared.evaluation, prepared.images
     resamples = draw_groups([g.group_id for g in images], n_resamples, seed)
     groups = _subgroups(images) if subgroups else {}
@@ -240,13 +256,13 @@ def score_submission(
         if progress is not None:
             progress(done[0], total)
 
-    metrics = _evaluate(evaluation, resamples, None, tick)
+    metrics = metric_values(evaluation, resamples, None, tick)
     subgroup_metrics: dict[str, dict[str, dict[str, MetricValue]]] = {}
     sizes: dict[str, dict[str, dict[str, int]]] = {}
     for attribute, values in groups.items():
         subgroup_metrics[attribute], sizes[attribute] = {}, {}
         for value, index in values.items():
-            subgroup_metrics[attribute][value] = _evaluate(evaluation.subset(index), resamples, index, tick)
+            subgroup_metrics[attribute][value] = metric_values(evaluation.subset(index), resamples, index, tick)
             sizes[attribute][value] = {"n_images": int(index.size), "n_fractured": int(sum(images[i].label for i in index))}
     legacy = gt.splits_version == LEGACY_SPLITS_VERSION
     if legacy:
@@ -303,7 +319,8 @@ def _subgroups(images: list[GTImage]) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _evaluate(evaluation: Evaluation, resamples: GroupResamples, index: np.ndarray | None, tick: Callable[[int], None]) -> dict[str, MetricValue]:
+def metric_values(evaluation: Evaluation, resamples: GroupResamples, index: np.ndarray | None, tick: Callable[[int], None] | None = None) -> dict[str, MetricValue]:
+    """Every metric of ``evaluation`` on all its images, with a CI from ``resamples`` (``index``: its images in the split)."""
     point = evaluation.compute(np.ones((1, evaluation.n)))
     boot = resample_values(evaluation, resamples, index, progress=tick) if resamples.n_resamples else None
     return {name: _metric(float(point[name][0]), boot[name] if boot else None) for name in evaluation.names}

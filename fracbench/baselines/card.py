@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIZE_BUCKETS = (("small", 0.0, 64.0**2), ("medium", 64.0**2, 128.0**2), ("large", 128.0**2, 1e10))
-"""Fracture size buckets by ground-truth area in original pixels (images are about 1760 x 2140)."""
+from fracbench.report.analysis import SIZE_BUCKETS  # noqa: E402  (one definition: reports bucket the same way)
 
 
 def _fmt(v) -> str:

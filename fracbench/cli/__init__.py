@@ -21,7 +21,7 @@ from rich.markup import escape
 from fracbench import __version__
 from fracbench.errors import FracbenchError, closest
 
-GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "leaderboard", "baseline", "convert", "quickstart")
+GROUPS = ("release", "download", "splits", "dataset", "hub", "scoring", "report", "leaderboard", "baseline", "convert", "quickstart")
 
 console = Console()
 err_console = Console(stderr=True)

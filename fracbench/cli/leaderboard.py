@@ -51,11 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("render", help="verify the entries, then write BOARD/README.md and BOARD/index.html",
                         description="Re-score every entry from its stored submission (as verify does), then write "
                         "the Markdown and HTML views. A failed entry is never rendered; an entry that could not be "
-                        "re-scored (no dataset) is refused unless --allow-unverified, which marks it on the page.")
+                        "re-scored (no dataset) is refused unless --allow-unverified, which marks it on the page. "
+                        "Entries are ranked by paired tests: every pair of a task's entries re-scored on the same "
+                        "bootstrap resamples (pairs cached in BOARD/paired-cache.json).")
     board_arg(p)
     p.add_argument("--data", default=None, help="built dataset directory (default: $FRACBENCH_DATA, cache dir)")
     p.add_argument("--allow-unverified", action="store_true",
                    help="render entries that could not be re-scored, marked 'unverified' on the page")
+    p.add_argument("--reports", action="store_true", help="also write each entry's report page (linked from the board)")
+    p.add_argument("--ci-ranks", action="store_true", help="rank by CI overlap instead of paired tests")
     p.set_defaults(func=run_render)
 
     p = cmds.add_parser("publish", help="push entries and the rendered board to a Hub dataset repo",
@@ -151,13 +155,15 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_render(args: argparse.Namespace) -> int:
     """Verify (re-scoring), then render README.md and index.html."""
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.leaderboard.render import render_board
     from fracbench.leaderboard.verify import verify_board
 
     with console.status("verifying entries before rendering"):
         report = verify_board(args.board, data=args.data)
-    paths = render_board(args.board, allow_unverified=args.allow_unverified, report=report)
+    with console.status("rendering") as status:
+        paths = render_board(args.board, data=args.data, allow_unverified=args.allow_unverified, report=report,
+                             paired=not args.ci_ranks, reports=args.reports, progress=lambda msg: status.update(safe(msg)))
     for check in report.unverified():
         _say(f"warning: {check.path} is published marked unverified (--allow-unverified): {'; '.join(check.notes)}",
              err=True)

@@ -47,13 +47,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "compare",
-        help="paired bootstrap comparison of two submissions",
-        description="Compare two SUBMISSION files (not Result JSONs: those hold no predictions) of the same "
-        "task and split on one metric: difference A - B, its 95% CI and a two-sided p-value from a paired "
-        "group bootstrap (both see the same resampled images).",
+        help="paired bootstrap comparison of two or more submissions",
+        description="Compare two or more SUBMISSION files (not Result JSONs: those hold no predictions) of the "
+        "same task and split on one metric: difference A - B, its 95% CI and a two-sided p-value from a paired "
+        "group bootstrap (all see the same resampled images). With three or more: a table of every pair, with "
+        "p-values corrected for the number of pairs (Holm).",
     )
-    p.add_argument("a", help="submission A")
-    p.add_argument("b", help="submission B")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="two or more submission files (A B [C ...])")
     _data_split(p)
     p.add_argument("--metric", help="metric to compare (default: the task's main score)")
     p.add_argument("--json", metavar="PATH", help="write the comparison JSON here")
@@ -247,9 +247,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from fracbench.compare import compare_submissions
     from fracbench.errors import SubmissionError
 
+    from fracbench.errors import ScoringError
+
+    if len(args.submissions) < 2:
+        raise ScoringError(f"compare needs at least two submissions, found {len(args.submissions)}: {args.submissions[0]}")
     _check_writable(args.json)
+    options = dict(data=args.data, split=args.split, metric=args.metric, n_resamples=args.bootstrap, seed=args.seed)
     try:
-        cmp = compare_submissions(args.a, args.b, data=args.data, split=args.split, metric=args.metric, n_resamples=args.bootstrap, seed=args.seed)
+        if len(args.submissions) > 2:
+            from fracbench.compare import compare_many
+
+            return _compare_table(compare_many(args.submissions, **options), args.json)
+        cmp = compare_submissions(*args.submissions, **options)
     except SubmissionError as exc:
         _render_problems(exc.source or "submission", exc.problems, DEFAULT_MAX_PROBLEMS)
         return 1
@@ -272,3 +281,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, cmp.to_json())
     return 0
+
+
+def _compare_table(table: Any, json_path: str | None) -> int:
+    """Print a :class:`~fracbench.compare.ComparisonTable`: the submissions, then every pair."""
+    letters = [_label(i) for i in range(len(table.submissions))]
+    head = Table(title=f"{table.metric} on the {table.split} split ({table.task}, splits {table.splits_version})")
+    for col in ("", "model", table.metric, "95% CI"):
+        head.add_column(col)
+    for letter, sub in zip(letters, table.submissions):
+        head.add_row(letter, safe(sub.model), _value(sub.value), _ci(sub.ci95))
+    console.print(head)
+    pairs = Table(title=f"pairwise differences (paired group bootstrap, same {table.n_resamples} resamples, seed {table.seed})")
+    for col in ("pair", "difference", "paired 95% CI", "p", "p (Holm)", ""):
+        pairs.add_column(col, justify="left" if col == "pair" else "right")
+    for row in table.pairs:
+        diff = "undefined" if row.difference is None else f"{row.difference:+.4f}"
+        p = "-" if row.p_value is None else f"{row.p_value:.4g}"
+        q = "-" if row.p_holm is None else f"{row.p_holm:.4g}"
+        mark = "differ" if row.p_holm is not None and row.p_holm <= table.alpha else ""
+        pairs.add_row(f"{letters[row.a]} - {letters[row.b]}", diff, _ci(row.ci95), p, q, mark)
+    console.print(pairs)
+    better = "higher" if table.higher_is_better else "lower"
+    console.print(
+        f"{len(table.pairs)} pairs; p (Holm): step-down corrected over all of them, 'differ' at family-wise "
+        f"{table.alpha:g}; {better} is better",
+        highlight=False,
+    )
+    if json_path:
+        _write_json(json_path, table.to_json())
+    return 0
+
+
+def _label(i: int) -> str:
+    """A, B, ..., Z, AA, AB, ..."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(65 + r) + out
+    return out

@@ -21,6 +21,8 @@ PUBLISHED_PATTERNS = (
     "index.html",
     f"{BOARD_PREFIX}*/*/*.json",
     f"{BOARD_PREFIX}*/*/submissions/*.json.gz",
+    f"{BOARD_PREFIX}*/*/reports/*.html",
+    "paired-cache.json",
 )
 """What a board upload holds (relative to the board); the lock and temporaries never go."""
 

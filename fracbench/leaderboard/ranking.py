@@ -34,13 +34,16 @@ class RankedEntry:
         entry: the leaderboard entry.
         position: 1-based position in the ordered list.
         rank: shared rank (the tier leader's position), None when unscored.
-        tied: True when the rank is shared with a better tier leader through CI overlap.
+        tied: True when the rank is shared with a better tier leader through CI overlap
+            (or, with paired ranks, when the paired test does not separate it from its class leader).
+        interval: with paired ranks (:mod:`fracbench.leaderboard.paired`), the ranks it can take.
     """
 
     entry: LeaderboardEntry
     position: int
     rank: int | None
     tied: bool
+    interval: tuple[int, int] | None = None
 
     @property
     def rank_label(self) -> str:

@@ -7,6 +7,7 @@ re-scoring that submission) before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fracbench.atomic import write_text
@@ -24,21 +25,29 @@ def render_board(
     scorer: Scorer | None = None,
     allow_unverified: bool = False,
     report: VerifyReport | None = None,
+    paired: bool = True,
+    reports: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Verify every entry of a board, then render it to ``<board>/README.md`` and ``<board>/index.html``.
 
     Args:
         board: the board directory or :class:`Board`.
-        data: built dataset to re-score the stored submissions with (default:
+        data: built dataset to re-score the stored submissions with, and to re-read them for
+            paired ranks of pairs not yet in ``paired-cache.json`` and for reports (default:
             ``$FRACBENCH_DATA``, then the cache dir).
         scorer: scoring function (tests); default the real scorer.
         allow_unverified: render entries that could not be re-scored, marked
             "unverified" on both pages; otherwise such an entry stops the render.
         report: a :func:`verify_board` report of this board already made (then
-            ``data`` and ``scorer`` are not used).
+            ``data`` and ``scorer`` are not used for verification).
+        paired: rank by paired tests (:mod:`fracbench.leaderboard.paired`); False: by CI overlap.
+        reports: also (re)write each entry's report page, ``<task>/reports/<slug>.html``
+            (no error gallery: a board holds no dataset images).
+        progress: called with a message as submissions are re-read.
 
     Returns:
-        list[Path]: the two files written.
+        list[Path]: the files written.
 
     Raises:
         LeaderboardError: an entry fails verification (edited, misplaced, stored
@@ -64,7 +73,20 @@ def render_board(
         )
     marked = {c.path: "; ".join(c.notes) for c in unverified}  # keyed as view.entry_key keys entries
     entries = board.load_entries()
+    pairs = None
+    if paired:
+        from fracbench.leaderboard.paired import pair_board
+
+        pairs = pair_board(board, entries, data=data, progress=progress)
+    written = []
+    if reports:
+        from fracbench.report.board import write_entry_reports
+
+        written += write_entry_reports(board, entries, data=data, progress=progress)
+    links = {e.slug: board.relative(p) for e in entries
+             if (p := board.entry_path(e.splits_version, e.task, e.slug).parent / "reports" / f"{e.slug}.html").is_file()}
     return [
-        write_text(board.root / "README.md", render_markdown(entries, unverified=marked)),
-        write_text(board.root / "index.html", render_html(entries, unverified=marked)),
+        write_text(board.root / "README.md", render_markdown(entries, unverified=marked, paired=pairs)),
+        write_text(board.root / "index.html", render_html(entries, unverified=marked, paired=pairs, reports=links)),
+        *written,
     ]

@@ -26,6 +26,7 @@ from typing import Any
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
 from fracbench.leaderboard.plots import ci_bar, curve_plot, curve_title
+from fracbench.leaderboard.render_paired import CI_RULE_HTML, PAIRED_RULE_HTML, paired_html, rank_cell_html
 from fracbench.leaderboard.view import TaskBoard, build_boards, display_text, entry_key, fmt_ci, fmt_params, fmt_value
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -92,7 +93,7 @@ def _row_data(board: TaskBoard) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
+def _table(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, str] | None = None) -> str:
     if not board.ranked:
         return '<p class="empty">No entries yet.</p>'
     cols = _columns(board)
@@ -108,7 +109,7 @@ def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     for r in board.ranked:
         e, m = r.entry, r.entry.model
         ms = e.result.main_score
-        tie = ' title="95% CI overlaps the CI of this tier\'s leader"' if r.tied else ""
+        tie, interval = rank_cell_html(r, esc)
         authors = f'<div class="authors">{", ".join(user_text(a) for a in m.authors)}</div>' if m.authors else ""
         notes = f'<div class="notes">{user_text(m.notes)}</div>' if m.notes else ""
         why = unverified.get(entry_key(e))
@@ -118,9 +119,10 @@ def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
             if n in e.result.metrics else '<td class="num">—</td>'
             for n in board.metrics
         )
-        links = " ".join(x for x in (_link("paper", m.paper_url), _link("code", m.code_url)) if x) or "—"
+        report = f'<a href="{esc(reports[e.slug])}">report</a>' if reports and e.slug in reports else ""
+        links = " ".join(x for x in (_link("paper", m.paper_url), _link("code", m.code_url), report) if x) or "—"
         rows.append(
-            f'<tr data-slug="{esc(e.slug)}"><td class="num rank"{tie}>{esc(r.rank_label)}</td>'
+            f'<tr data-slug="{esc(e.slug)}"><td class="num rank"{tie}>{esc(r.rank_label)}{interval}</td>'
             f'<td class="model"><span class="name">{user_text(m.name)}</span>{flag}{authors}{notes}</td>'
             f'<td class="num main"><span class="score">{fmt_value(ms.value)}</span> '
             f'<span class="ci">{fmt_ci(ms.ci95)}</span>{ci_bar(ms.value, ms.ci95, lo - pad, hi + pad)}</td>'
@@ -135,7 +137,7 @@ def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     )
 
 
-def _panel(board: TaskBoard, unverified: Mapping[str, str]) -> str:
+def _panel(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, str] | None = None) -> str:
     plots = []
     for kind in board.curves:
         svg = curve_plot(kind, board.ranked, title=f"{curve_title(kind)} curves, {board.task}")
@@ -145,23 +147,26 @@ def _panel(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     return (
         f'<section class="panel" id="{esc(board.key)}" role="tabpanel" aria-labelledby="tab-{esc(board.key)}">'
         f"<h2>{esc(board.task.capitalize())} <small>splits {esc(board.splits_version)} · {n} "
-        f"entr{'y' if n == 1 else 'ies'}</small></h2>{_table(board, unverified)}"
+        f"entr{'y' if n == 1 else 'ies'}</small></h2>{_table(board, unverified, reports)}{paired_html(board, esc)}"
         f'<div class="plots">{"".join(plots)}</div></section>'
     )
 
 
-def render_html(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None) -> str:
+def render_html(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None, paired: Any = None,
+                reports: dict[str, str] | None = None) -> str:
     """The whole board page: tabs, sortable tables with CI bars, curve plots.
 
     Args:
         entries: every (verified) entry on the board.
         unverified: entries published without re-scoring (``view.entry_key`` -> why),
             marked "unverified" next to the name.
+        paired: a :class:`~fracbench.leaderboard.paired.PairedBoard` to rank by (None: CI overlap).
+        reports: slug -> relative link of the entry's report page.
 
     Returns:
         str: a self-contained HTML document (no external resources), deterministic.
     """
-    boards = build_boards(entries)
+    boards = build_boards(entries, paired=paired)
     script = _template("board.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     data = {"boards": {b.key: {"task": b.task, "rows": _row_data(b)} for b in boards}}
@@ -176,7 +181,8 @@ def render_html(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str
         "img-src data:; base-uri 'none'; form-action 'none'",
         css=_template("board.css"),
         tabs=tabs,
-        panels="".join(_panel(b, unverified or {}) for b in boards),
+        panels="".join(_panel(b, unverified or {}, reports) for b in boards),
+        rule=PAIRED_RULE_HTML if paired is not None else CI_RULE_HTML,
         data=script_json(data),
         script=script,
         updated=esc(latest[:10] or "no entries yet"),

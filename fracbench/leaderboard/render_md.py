@@ -12,9 +12,11 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from string import Template
+from typing import Any
 from urllib.parse import quote
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
+from fracbench.leaderboard.render_paired import CI_RULE_MD, PAIRED_RULE_MD, paired_md
 from fracbench.leaderboard.view import TaskBoard, build_boards, display_text, entry_key, fmt_ci, fmt_params, fmt_value
 
 MAX_SECONDARY_METRICS = 4
@@ -59,7 +61,7 @@ def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
         ms = e.result.main_score
         main = f"**{fmt_value(ms.value)}** {fmt_ci(ms.ci95)}".strip()
         cells = [
-            r.rank_label,
+            r.rank_label + ("" if not r.interval else f" [{r.interval[0]}]" if r.interval[0] == r.interval[1] else f" [{r.interval[0]}–{r.interval[1]}]"),
             md_text(e.model.name) + (" ⚠ _unverified_" if entry_key(e) in unverified else ""),
             main,
             *(fmt_value(e.result.metrics[m].value) if m in e.result.metrics else "—" for m in metrics),
@@ -73,7 +75,7 @@ def _table(board: TaskBoard, unverified: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None) -> str:
+def render_markdown(entries: list[LeaderboardEntry], *, unverified: Mapping[str, str] | None = None, paired: Any = None) -> str:
     """The board's ``README.md``: how to add an entry, the ranking rule, one table per task.
 
     Args:
@@ -85,10 +87,10 @@ def render_markdown(entries: list[LeaderboardEntry], *, unverified: Mapping[str,
         str: Markdown text, deterministic for the same entries.
     """
     sections = []
-    for board in build_boards(entries):
+    for board in build_boards(entries, paired=paired):
         title = f"## {md_text(board.task.capitalize())} (splits {md_text(board.splits_version)})"
         n = len(board.ranked)
         note = f"{n} entr{'y' if n == 1 else 'ies'}; main score: `{board.main_score or '—'}`."
-        sections.append(f"{title}\n\n{note}\n\n{_table(board, unverified or {})}")
+        sections.append(f"{title}\n\n{note}\n\n{_table(board, unverified or {})}" + (f"\n{paired_md(board, md_text)}" if board.paired else ""))
     template = Template(resources.files("fracbench.leaderboard").joinpath("templates/README.md").read_text("utf-8"))
-    return template.substitute(boards="\n".join(sections).rstrip() + "\n")
+    return template.substitute(ranking=PAIRED_RULE_MD if paired is not None else CI_RULE_MD, boards="\n".join(sections).rstrip() + "\n")

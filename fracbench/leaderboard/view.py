@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from fracbench.leaderboard.entry import LeaderboardEntry
 from fracbench.leaderboard.ranking import RankedEntry, rank_entries
@@ -39,6 +40,8 @@ class TaskBoard:
     ranked: list[RankedEntry] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     curves: list[str] = field(default_factory=list)
+    paired: Any = None
+    """The task's :class:`~fracbench.leaderboard.paired.PairedTask` when ranked by paired tests, else None."""
 
     @property
     def key(self) -> str:
@@ -65,12 +68,14 @@ def entry_key(entry: LeaderboardEntry) -> str:
     return f"{BOARD_PREFIX}{entry.splits_version}/{entry.task}/{entry.slug}.json"
 
 
-def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TASK_ORDER) -> list[TaskBoard]:
+def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TASK_ORDER, paired: Any = None) -> list[TaskBoard]:
     """Group, rank and describe entries per (splits version, task).
 
     Args:
         entries: every entry on the board.
         tasks: tasks that get a (possibly empty) board even without entries.
+        paired: a :class:`~fracbench.leaderboard.paired.PairedBoard`: rank by paired tests;
+            None ranks by CI overlap (:func:`~fracbench.leaderboard.ranking.rank_entries`).
 
     Returns:
         list[TaskBoard]: newest splits version first, tasks in :data:`TASK_ORDER`.
@@ -99,7 +104,9 @@ def build_boards(entries: list[LeaderboardEntry], *, tasks: tuple[str, ...] = TA
             curves += [c for c in e.result.curves if c not in curves]
         declared = _declared_metrics(task)
         metrics.sort(key=lambda m: declared.index(m) if m in declared else len(declared))
-        boards.append(TaskBoard(version, task, main, rank_entries(group), metrics, curves))
+        pt = paired.tasks.get((version, task)) if paired is not None else None
+        ranked = pt.ranked_entries(group) if pt is not None else rank_entries(group)
+        boards.append(TaskBoard(version, task, main, ranked, metrics, curves, pt))
     return boards
 
 

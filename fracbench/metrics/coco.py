@@ -49,12 +49,15 @@ class ImageMatches:
         scores: shape ``(d,)``, detection scores in COCOeval's order (descending, stable), d <= 100.
         tp: shape ``(t, d)`` bool, detection matched at each IoU threshold.
         fp: shape ``(t, d)`` bool, detection unmatched and not ignored.
+        gt_matched: shape ``(t, n_gt)`` bool, each ground-truth instance (in the given order)
+            matched at each IoU threshold; None where not recorded. For reports (missed fractures).
     """
 
     n_gt: int
     scores: np.ndarray
     tp: np.ndarray
     fp: np.ndarray
+    gt_matched: np.ndarray | None = None
 
 
 def _coco(images: list[dict[str, Any]], annotations: list[dict[str, Any]]) -> COCO:
@@ -86,7 +89,9 @@ def match_images(
     """
     images = [{"id": i + 1, "width": int(w), "height": int(h)} for i, (w, h) in enumerate(sizes)]
     gt_anns, dt_anns = [], []
+    gt_first = []
     for i, objs in enumerate(gt):
+        gt_first.append(len(gt_anns) + 1)
         for obj in objs:
             ann = {"id": len(gt_anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0, "bbox": [float(v) for v in obj["bbox"]]}
             if iou_type == "segm":
@@ -119,18 +124,23 @@ def match_images(
     out = []
     for i, e in enumerate(ev.evalImgs):
         if e is None:  # no ground truth and no detection
-            out.append(ImageMatches(0, np.zeros(0), np.zeros((n_thr, 0), bool), np.zeros((n_thr, 0), bool)))
+            out.append(ImageMatches(0, np.zeros(0), np.zeros((n_thr, 0), bool), np.zeros((n_thr, 0), bool), np.zeros((n_thr, 0), bool)))
             continue
         if e["image_id"] != i + 1:  # evalImgs follow params.imgIds; anything else is a pycocotools change
             raise RuntimeError(f"pycocotools evalImgs out of order: entry {i} is image {e['image_id']}")
         matched = np.asarray(e["dtMatches"]) > 0
         ignored = np.asarray(e["dtIgnore"]).astype(bool)
+        first = gt_first[i]  # annotation ids of image i are first, first + 1, ... in the given order
+        gt_matched = np.zeros((n_thr, len(gt[i])), bool)
+        for j, gid in enumerate(e["gtIds"]):
+            gt_matched[:, gid - first] = np.asarray(e["gtMatches"])[:, j] > 0
         out.append(
             ImageMatches(
                 n_gt=int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)),
                 scores=np.asarray(e["dtScores"], dtype=np.float64),
                 tp=(matched & ~ignored).reshape(n_thr, -1),
                 fp=(~matched & ~ignored).reshape(n_thr, -1),
+                gt_matched=gt_matched,
             )
         )
     return out

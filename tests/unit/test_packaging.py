@@ -12,7 +12,7 @@ import fracbench
 from fracbench.cli import GROUPS, main
 from tests.conftest import REPO
 
-EXPECTED_COMMANDS = {"audit", "download", "splits", "build", "publish-dataset", "validate", "score", "compare", "leaderboard", "baseline"}
+EXPECTED_COMMANDS = {"audit", "download", "splits", "build", "publish-dataset", "validate", "score", "compare", "report", "leaderboard", "baseline"}
 
 
 def test_help_lists_every_command(capsys):
