@@ -54,7 +54,7 @@ def run_audit(args: argparse.Namespace) -> int:
         f"{len(report.truncated)} truncated, {len(report.exif_rotated)} EXIF-rotated",
         highlight=False,
     )
-    console.print(f"wrote {', '.join(str(p) for p in written.values())}", highlight=False)
+    console.print(safe(f"wrote {', '.join(str(p) for p in written.values())}"), highlight=False, soft_wrap=True)
     return 0
 
 

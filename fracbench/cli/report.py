@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="write a self-contained HTML report of a submission (curves, subgroups, error gallery)",
-        description="Score SUBMISSION and write one offline HTML page: main score with its 95%% CI and provenance, "
+        description="Score SUBMISSION and write one offline HTML page: main score with its 95% CI and provenance, "
         "ROC / precision-recall / FROC curves, a reliability diagram (classification), a subgroup forest plot with "
         "CIs, and an error gallery (highest-scoring false positives, missed fractures) drawn on the dataset's images.",
     )
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report; exit 1 with every problem when the submission is invalid."""
     from fracbench.cli import console, safe
-    from fracbench.cli.scoring import DEFAULT_MAX_PROBLEMS, _check_writable, _progress, _render_problems, _split_problem
+    from fracbench.cli.scoring import DEFAULT_MAX_PROBLEMS, _check_writable, _progress, _render_problems
     from fracbench.errors import FracbenchError, SubmissionError
     from fracbench.report.page import make_report
 
@@ -42,7 +42,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
         except SubmissionError as exc:
             bar.stop()
-            _render_problems(args.submission, [_split_problem(p) for p in exc.problems], DEFAULT_MAX_PROBLEMS)
+            _render_problems(exc.source or args.submission, exc.problems, DEFAULT_MAX_PROBLEMS)
             return 1
         except OSError as exc:
             raise FracbenchError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
@@ -52,5 +52,5 @@ def cmd_report(args: argparse.Namespace) -> int:
     console.print(f"{report.result.task} {ms.name} = {value}{ci}; {len(report.picks)} gallery picks", highlight=False)
     if note:
         console.print(f"[yellow]gallery:[/yellow] {safe(note)}", highlight=False)
-    console.print(f"wrote {safe(str(path))}", highlight=False)
+    console.print(f"wrote {safe(str(path))}", highlight=False, soft_wrap=True)
     return 0

@@ -239,7 +239,7 @@ def _write_json(path, text: str) -> None:
     except OSError as exc:
         raise FracbenchError(f"--json {path}: cannot write ({exc.strerror or exc}); the scores above are complete, "
                              "rerun with a writable --json path to keep them") from None
-    console.print(f"wrote {safe(str(path))}", highlight=False)
+    console.print(f"wrote {safe(str(path))}", highlight=False, soft_wrap=True)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -199,8 +199,8 @@ class BuiltDataset:
             files.append(path)
         return files
 
-    def table(self, config: str, split: str, columns: list[str]) -> pa.Table:
-        """The whole split as one table, only ``columns`` read.
+    def table(self, config: str, split: str, columns: list[str], *, image_ids: list[str] | None = None) -> pa.Table:
+        """The whole split as one table, only ``columns`` read (only the rows of ``image_ids`` when given).
 
         Raises:
             DatasetError: files missing, modified, unreadable, or the row count not the recorded one.
@@ -209,11 +209,13 @@ class BuiltDataset:
         import pyarrow.parquet as pq
 
         files = self.split_files(config, split)
+        filters = [("image_id", "in", image_ids)] if image_ids is not None else None
         try:
-            table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
-        except (OSError, pa.ArrowException) as exc:
-            raise DatasetError(f"{self.root}/{config}/{split}: unreadable parquet ({exc}); rebuild with `fracbench build`") from exc
-        self._check_rows(config, split, table.num_rows)
+            table = pa.concat_tables([pq.read_table(f, columns=columns, filters=filters) for f in files])
+        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
+            raise DatasetError(f"{self.root}/{config}/{split}: unreadable parquet or column ({exc}); rebuild with `fracbench build`") from exc
+        if image_ids is None:
+            self._check_rows(config, split, table.num_rows)
         return table
 
     def rows(self, split: str, columns: tuple[str, ...] | list[str], *, config: str = SOURCE_CONFIG, batch_size: int = 16) -> Iterator[dict[str, Any]]:

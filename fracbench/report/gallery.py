@@ -119,39 +119,35 @@ def load_images(data_dir: str | Path, gt: GroundTruth, image_ids: Iterable[str])
     Raises:
         DatasetError: the dataset has no image column or an image cannot be decoded.
     """
-    import pyarrow.parquet as pq
-
-    from fracbench.dataset.load import read_metadata, split_files
+    from fracbench.dataset.built import BuiltDataset
     from fracbench.release.images import decode
 
     wanted = sorted(set(image_ids))
     if not wanted:
         return {}
-    root = Path(data_dir)
-    meta = read_metadata(root)
+    built = BuiltDataset.open(data_dir, verify=False)  # the ground truth read was verified
     config = "legacy" if gt.splits_version == "legacy" else "segmentation"
-    files, _ = split_files(root, meta, config, gt.split, verify=False)  # the ground truth was verified
+    f = f"{built.root}/{config}/{gt.split}"
     sizes = {g.image_id: (g.width, g.height) for g in gt.images}
     out: dict[str, Image.Image] = {}
-    for f in files:
+    try:
+        table = built.table(config, gt.split, ["image_id", "image"], image_ids=wanted)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}; the error gallery needs a dataset built with images") from None
+    for iid, cell in zip(table.column("image_id").to_pylist(), table.column("image").to_pylist()):
+        data = (cell or {}).get("bytes")
+        if not data:
+            raise DatasetError(f"{f}: image {iid} has no bytes; the error gallery needs a dataset built with images")
+        w, h = sizes[iid]
+        side = max(w, h)
+        need = max(1, math.ceil(side * min(1.0, THUMB / (MIN_WINDOW * min(w, h)))))
         try:
-            table = pq.read_table(f, columns=["image_id", "image"], filters=[("image_id", "in", wanted)])
-        except (OSError, KeyError, ValueError) as exc:
-            raise DatasetError(f"{f}: cannot read the image column ({exc}); the error gallery needs a dataset built with images") from None
-        for iid, cell in zip(table.column("image_id").to_pylist(), table.column("image").to_pylist()):
-            data = (cell or {}).get("bytes")
-            if not data:
-                raise DatasetError(f"{f}: image {iid} has no bytes; the error gallery needs a dataset built with images")
-            w, h = sizes[iid]
-            side = max(w, h)
-            need = max(1, math.ceil(side * min(1.0, THUMB / (MIN_WINDOW * min(w, h)))))
-            try:
-                out[iid] = decode(io.BytesIO(data), draft=(need, need)).image
-            except OSError as exc:
-                raise DatasetError(f"{f}: image {iid} does not decode ({exc})") from None
+            out[iid] = decode(io.BytesIO(data), draft=(need, need)).image
+        except OSError as exc:
+            raise DatasetError(f"{f}: image {iid} does not decode ({exc})") from None
     missing = [i for i in wanted if i not in out]
     if missing:
-        raise DatasetError(f"{root}: images {', '.join(missing[:5])} not found in the {gt.split} split's parquet files")
+        raise DatasetError(f"{built.root}: images {', '.join(missing[:5])} not found in the {gt.split} split's parquet files")
     return out
 
 

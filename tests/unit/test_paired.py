@@ -12,11 +12,16 @@ import pytest
 from fracbench.cli import main
 from fracbench.compare import compare_many, compare_submissions
 from fracbench.dataset import groundtruth
-from fracbench.errors import ScoringError
+from fracbench.errors import LeaderboardError, ScoringError
 from fracbench.leaderboard import Board, add_entry, parse_meta, render_board
 from fracbench.leaderboard.paired import CACHE_NAME, pair_board
 from fracbench.paired import holm, rank_intervals, significance_classes
-from tests.synthetic_gt import classification_predictions, make_ground_truth, submission, write_submission
+from tests.synthetic_gt import (
+    classification_predictions,
+    make_ground_truth,
+    submission,
+    write_submission,
+)
 
 GT = make_ground_truth(400, seed=31, prevalence=0.3, n_unscored=2, group_size=2)
 N = 300
@@ -160,19 +165,28 @@ def test_unreadable_submission_is_not_ranked_and_the_page_says_so(subs, data_dir
     for key in ("base", "nudged", "strong"):
         _add(board, subs[key], key, data_dir)
     stored = board.submission_path("v1", "classification", "base")
+    good = stored.read_bytes()
     stored.write_bytes(gzip.compress(b'{"changed": true}'))
-    render_board(board, data=data_dir)
+    # a changed stored submission fails verification: the board is not rendered at all (issue 11) ...
+    with pytest.raises(LeaderboardError, match="stored submission was changed"):
+        render_board(board, data=data_dir)
+    # ... and the paired ranking leaves it out, saying why
     task = pair_board(board, board.load_entries(), data=data_dir).tasks[("v1", "classification")]
     assert set(task.order) == {"strong", "nudged"} and "no longer hashes" in task.unranked["base"]
+    stored.write_bytes(good)
+    render_board(board, data=data_dir)
     page = (board.root / "index.html").read_text()
-    assert "Not ranked: base: its stored submission submissions/base.json.gz no longer hashes" in page
     assert 'class="pairs"' in page and "Holm" in page
     md = (board.root / "README.md").read_text()
-    assert "paired group bootstrap" in md and "Not ranked: base" in md
-    # without a dataset and without cached pairs, nothing can be paired: nothing is ranked, each says why
+    assert "paired group bootstrap" in md
+    # without a dataset and without cached pairs, nothing can be paired: nothing is ranked, each says why,
+    # and the page (published marked unverified) says so
     (board.root / CACHE_NAME).unlink()
     task = pair_board(board, board.load_entries(), data=tmp_path / "nowhere").tasks[("v1", "classification")]
-    assert task.order == [] and all("no built dataset" in r or "no longer hashes" in r for r in task.unranked.values())
+    assert task.order == [] and all("no built dataset" in r for r in task.unranked.values())
+    render_board(board, data=tmp_path / "nowhere", allow_unverified=True)
+    page = (board.root / "index.html").read_text()
+    assert "Not ranked: base:" in page and "no built dataset" in page and "unverified" in page
 
 
 def test_single_entry_is_ranked_without_any_pass(subs, data_dir, tmp_path):
