@@ -28,7 +28,7 @@ def run_audit(args: argparse.Namespace) -> int:
     """``fracbench audit RAW_DIR --out DIR [--allow-missing]``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fracbench.cli import console
+    from fracbench.cli import console, safe
     from fracbench.release.audit import audit_release
     from fracbench.release.audit_render import write_audit
     from fracbench.release.reader import read_release
