@@ -149,7 +149,7 @@ def read_document(path: str | Path) -> RawDocument:
     try:
         size = os.stat(path).st_size
         if not Path(path).is_file():
-            return fail(f"expected a submission file, found a directory or special file at {source}")
+            return fail(f"expected a submission file, found a directory or special file at {source}{import_hint(path)}")
         if size > MAX_SUBMISSION_BYTES:
             return fail(_too_big(size), "too_large")
         raw = Path(path).read_bytes()
@@ -167,6 +167,9 @@ def read_document(path: str | Path) -> RawDocument:
     else:
         text_bytes = raw
     data, problems = parse_json_bytes(text_bytes)
+    if data is None and problems and problems[0].code == "not_json":
+        p = problems[0]
+        problems[0] = Problem(p.location, p.code, p.message + import_hint(path))
     return RawDocument(source, sha, data, problems)
 
 
@@ -266,6 +269,101 @@ class Header:
             return value if isinstance(value, str) and value in allowed else None
 
         return cls(known("task", TASKS), known("split", SCORABLE_SPLITS), known("splits_version", SPLITS_VERSIONS))
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemGroup:
+    """Problems of one kind at the same place in many entries, shown as one line.
+
+    Attributes:
+        pattern: the location with entry indices as ``[*]`` (``predictions[*].image_id``).
+        first: the first problem (its message stands for the group).
+        locations: every location, in order.
+        expected: every problem's ``expected`` (what tells them apart when they share a location).
+    """
+
+    pattern: str
+    first: Problem
+    locations: tuple[str, ...]
+    expected: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.locations)
+
+    @property
+    def message(self) -> str:
+        """The first message, and where else it happens when it happens more than once."""
+        if self.count == 1:
+            return self.first.message
+        where = self.locations if len(set(self.locations)) > 1 else self.expected
+        shown = ", ".join(where[:GROUP_SHOWN])
+        more = f" and {self.count - GROUP_SHOWN} more" if self.count > GROUP_SHOWN else ""
+        return f"{self.first.message} [{self.count} times: {shown}{more}]"
+
+    @property
+    def location(self) -> str:
+        return self.first.location if self.count == 1 else self.pattern
+
+
+GROUP_SHOWN = 3
+"""Locations a grouped problem names before counting the rest."""
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def group_problems(problems: list[Problem]) -> list[ProblemGroup]:
+    """Problems of the same code and expectation at the same place in different entries, as one group each.
+
+    One systematic mistake (``.jpg`` on every image id) becomes one line with a count
+    and the first locations instead of one line per image; groups keep the order in
+    which their first problem was found.
+    """
+    groups: dict[tuple[str, str, str], list[Problem]] = {}
+    for p in problems:
+        pattern = _INDEX.sub("[*]", p.location)
+        # across entries, one kind is one code with one expectation; at one place, one code
+        same = (p.expected if p.expected is not None else p.message) if pattern != p.location else ""
+        groups.setdefault((pattern, p.code, same), []).append(p)
+    return [ProblemGroup(pattern, items[0], tuple(i.location for i in items), tuple(str(i.expected or i.message) for i in items))
+            for (pattern, _, _), items in groups.items()]
+
+
+def import_hint(path: str | Path, data: Any = None) -> str:
+    """A pointer to ``fracbench import-preds`` when ``path`` (or its parsed ``data``) looks like a file it reads.
+
+    Returns:
+        str: ``"; it looks like ...: convert it with `fracbench import-preds ...`"``, or ``""``.
+    """
+    fmt, what = _import_format(Path(path), data)
+    if fmt is None:
+        return ""
+    return f"; it looks like {what}: convert it with `fracbench import-preds {fmt} {path} --out preds.json --model-name NAME`"
+
+
+def _import_format(path: Path, data: Any) -> tuple[str | None, str]:
+    if isinstance(data, list):
+        first = next((e for e in data[:50] if isinstance(e, dict)), None)
+        if first is not None and "image_id" in first and ({"bbox", "segmentation", "category_id"} & set(first) or "score" in first):
+            return "coco", "a COCO results list"
+        return None, ""
+    try:
+        if path.is_dir():
+            names = [p.name for p in path.iterdir()][:2000]
+            if any(n.endswith(".txt") for n in names) or (path / "labels").is_dir():
+                return "yolo", "an Ultralytics prediction folder (labels/ from save_txt=True save_conf=True)"
+            if any(n.endswith((".npz", ".png", ".nii.gz")) for n in names):
+                return "nnunet", "an nnUNetv2_predict output folder"
+            return None, ""
+        if data is None and path.is_file():
+            with path.open("rb") as fh:
+                head = fh.read(4096).decode("utf-8", "replace").lstrip("\ufeff")
+            first = head.splitlines()[0].strip().lower() if head.strip() else ""
+            if first.count(",") >= 1 and ("image_id" in first or re.match(r"img\d{7}", first)):
+                return "csv", "an image_id,score CSV"
+    except (OSError, ValueError):
+        return None, ""
+    return None, ""
 
 
 def _duplicate_key_problems(data: Any, loc: str = "") -> list[Problem]:
@@ -392,7 +490,8 @@ def validate_submission(
     data, typed = doc.data, None
     if data is not None or not doc.problems:
         extra_version = gt.splits_version if gt is not None and gt.splits_version not in SPLITS_VERSIONS else None
-        task, typed = check_format(data, sink, splits_version=extra_version)
+        hint = import_hint(doc.source, data) if isinstance(data, list) else ""
+        task, typed = check_format(data, sink, splits_version=extra_version, hint=hint)
         if isinstance(data, dict):
             report.task = task
             report.split = data.get("split") if data.get("split") in SCORABLE_SPLITS else None
@@ -419,7 +518,7 @@ _CHUNK = 2000
 """Prediction entries validated per call, so memory stays bounded on a file full of errors."""
 
 
-def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -> tuple[str | None, BaseModel | None]:
+def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None, hint: str = "") -> tuple[str | None, BaseModel | None]:
     """Run the submission models over ``data`` and translate every error into ``sink``.
 
     The header and the entries are validated separately (the entries in chunks), with
@@ -432,7 +531,7 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
         typed submission when the models accepted everything (else None).
     """
     if not isinstance(data, dict):
-        sink.add(Problem("(top level)", "not_object", f"expected a JSON object with keys schema, task, splits_version, split, model, predictions; found {describe(data)}",
+        sink.add(Problem("(top level)", "not_object", f"expected a JSON object with keys schema, task, splits_version, split, model, predictions; found {describe(data)}{hint}",
                          expected="a JSON object", found=describe(data)))
         return None, None
     context = {"splits_version": splits_version}
@@ -444,7 +543,14 @@ def check_format(data: Any, sink: _Sink, *, splits_version: str | None = None) -
         near = closest(task, TASKS) if isinstance(task, str) else None
         hint = f". Did you mean {near!r}?" if near else ""
         sink.add(_mismatch("task", "unknown_task", f"one of {', '.join(TASKS)}", task, hint))
-    shape = known or _infer_task(data.get("predictions")) or "localization"
+    looks = _infer_task(data.get("predictions"))
+    if known is not None and looks is not None and looks != known:
+        key = next(k for k in ENTRY_MODELS[looks].model_fields if k != "image_id")
+        sink.add(Problem("task", "task_mismatch",
+                         f"task is {known!r} but the predictions look like {looks} predictions (entries have {key!r}); "
+                         f"declare \"task\": \"{looks}\", or give each entry what a {known} prediction holds",
+                         expected=f"{known} entries", found=f"{looks} entries"))
+    shape = known or looks or "localization"
     model = SUBMISSION_MODELS[shape]
     preds = data.get("predictions")
     header = {**data, "task": shape, "predictions": []} if isinstance(preds, list) else {**data, "task": shape}
@@ -687,6 +793,9 @@ def check_content(data: dict[str, Any], task: str | None, gt: GroundTruth | None
 
 def _check_image_id(image_id: Any, loc: str, gt: GroundTruth | None, images: dict[str, GTImage], seen: dict[str, int], i: int, sink: _Sink) -> GTImage | None:
     if not isinstance(image_id, str) or not _ID_RE.match(image_id):
+        stem = image_id.rsplit(".", 1)[0] if isinstance(image_id, str) else None
+        if stem and _ID_RE.match(stem):  # the format pass said "drop the extension"; not also "missing"
+            seen.setdefault(stem, i)
         return None  # the format pass said so
     if image_id in seen:
         sink.add(Problem(f"{loc}.image_id", "duplicate_image_id", f"{image_id!r} is already predicted at predictions[{seen[image_id]}]; give each image exactly once",

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schema-only", action="store_true", help="check only the format, as the published JSON Schema does (no dataset needed; "
                    "image ids, duplicates, bounds, mask sizes and contents not checked)")
     p.add_argument("--max-problems", type=int, default=DEFAULT_MAX_PROBLEMS, metavar="N", help=f"problems to print (default {DEFAULT_MAX_PROBLEMS}; 0: all)")
+    p.add_argument("--ungrouped", action="store_true", help="one line per problem (default: one line per kind of problem repeated over entries, with a count)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
@@ -79,17 +80,22 @@ def _bootstrap(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
-def _render_problems(source: str, problems: Sequence[Problem], limit: int) -> None:
-    console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s)", highlight=False)
+def _render_problems(source: str, problems: Sequence[Problem], limit: int, *, grouped: bool = True) -> None:
+    """Every problem, one row each, or one row per group of the same problem in many entries."""
+    from fracbench.validate import ProblemGroup, group_problems
+
+    rows = group_problems(list(problems)) if grouped else [ProblemGroup(p.location, p, (p.location,)) for p in problems]
+    kinds = f" of {len(rows)} kind(s) (--ungrouped lists each)" if len(rows) < len(problems) else ""
+    console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s){kinds}", highlight=False)
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("where", overflow="fold")
     table.add_column("problem", overflow="fold")
-    shown = problems if limit <= 0 else problems[:limit]
-    for p in shown:
-        table.add_row(safe(p.location), safe(p.message))
+    shown = rows if limit <= 0 else rows[:limit]
+    for row in shown:
+        table.add_row(safe(row.location), safe(row.message))
     console.print(table)
-    if len(shown) < len(problems):
-        console.print(f"... {len(problems) - len(shown)} more; pass --max-problems 0 to list all", highlight=False)
+    if len(shown) < len(rows):
+        console.print(f"... {len(rows) - len(shown)} more; pass --max-problems 0 to list all", highlight=False)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -112,7 +118,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise DatasetNotFoundError(f"{exc}; or pass --schema-only to check only the format") from None
     report = validate_submission(doc, gt, split=split, schema_only=args.schema_only)
     if not report.ok:
-        _render_problems(report.source, report.problems, args.max_problems)
+        _render_problems(report.source, report.problems, args.max_problems, grouped=not args.ungrouped)
         _warn(report.warnings)
         return 1
     against = f"checked against the {report.checked_against}" if report.checked_against else "[yellow]format only (--schema-only): image ids, duplicates, bounds and masks not checked[/yellow]"

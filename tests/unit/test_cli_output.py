@@ -61,3 +61,20 @@ def test_unwritable_json_is_refused_before_scoring(built_v1, tmp_path, capsys):
     assert "is not a writable folder" in capsys.readouterr().err
     assert main(["score", str(sub), "--data", str(built_v1), "--bootstrap", "0", "--json", str(tmp_path / "r.json")]) == 0
     assert (tmp_path / "r.json").is_file()
+
+
+def test_a_repeated_problem_prints_as_one_line_with_a_count(built_v1, tmp_path, capsys):
+    import json
+
+    path = _submission(built_v1, tmp_path)
+    doc = json.loads(path.read_text())
+    for p in doc["predictions"]:
+        p["image_id"] += ".jpg"
+    path.write_text(json.dumps(doc))
+    n = len(doc["predictions"])
+    assert main(["validate", str(path), "--data", str(built_v1)]) == 1
+    grouped = capsys.readouterr().out
+    assert f"{n} problem(s) of 1 kind(s)" in grouped and f"[{n} times:" in " ".join(grouped.split())
+    assert main(["validate", str(path), "--data", str(built_v1), "--ungrouped", "--max-problems", "0"]) == 1
+    ungrouped = capsys.readouterr().out
+    assert ungrouped.count("drop the file extension") == n and len(grouped.splitlines()) < 15 < len(ungrouped.splitlines())

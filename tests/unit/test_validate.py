@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import fracbench.validate as validate_mod
 from fracbench.errors import SubmissionError
 from fracbench.submission import ClassificationSubmission, LocalizationSubmission, SegmentationSubmission, parse_submission
-from fracbench.validate import validate_submission
+from fracbench.validate import group_problems, validate_submission
 from tests.synthetic_gt import (
     classification_predictions,
     localization_predictions,
@@ -298,3 +298,57 @@ def test_random_mutations_of_a_valid_submission_never_raise(task, path, value):
 def test_a_path_with_a_nul_byte_is_a_problem_not_a_crash():
     report = validate_submission("\x00", GT)
     assert not report.ok and "not a usable file path" in report.problems[0].message
+
+
+def test_one_systematic_mistake_is_one_group_not_a_flood():
+    doc = _doc("classification")
+    for p in doc["predictions"]:
+        p["image_id"] += ".jpg"
+    report = validate_submission(doc, GT)
+    # the extension is named once per entry, and the images are not also called missing
+    assert {p.code for p in report.problems} == {"bad_image_id"} and len(report.problems) == len(GT.images)
+    groups = group_problems(report.problems)
+    assert len(groups) == 1 and groups[0].count == len(GT.images) and groups[0].location == "predictions[*].image_id"
+    assert "drop the file extension" in groups[0].message and f"{len(GT.images)} times: predictions[0].image_id" in groups[0].message
+    # problems at one place (missing images) group by what tells them apart
+    doc = _doc("classification")
+    dropped = [p["image_id"] for p in doc["predictions"][:5]]
+    doc["predictions"] = doc["predictions"][5:]
+    (group,) = group_problems(validate_submission(doc, GT).problems)
+    assert group.count == 5 and f"[5 times: {dropped[0]}, {dropped[1]}, {dropped[2]} and 2 more]" in group.message
+
+
+def test_a_mislabelled_task_is_named_once():
+    doc = _doc("localization")
+    doc["task"] = "classification"
+    problems = validate_submission(doc, GT).problems
+    first = problems[0]
+    assert (first.location, first.code) == ("task", "task_mismatch")
+    assert "look like localization predictions" in first.message and '"task": "localization"' in first.message
+    assert len(group_problems(problems)) == 3  # the mismatch, then each entry's missing score and extra boxes, grouped
+
+
+@pytest.mark.parametrize("kind", ["csv", "coco", "yolo", "nnunet"])
+def test_files_of_another_tool_point_to_import_preds(kind, tmp_path):
+    ids = [g.image_id for g in GT.images]
+    if kind == "csv":
+        path = tmp_path / "preds.csv"
+        path.write_text("image_id,score\n" + "".join(f"{i},0.5\n" for i in ids))
+    elif kind == "coco":
+        path = tmp_path / "results.json"
+        path.write_text(json.dumps([{"image_id": i, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5} for i in ids]))
+    elif kind == "yolo":
+        path = tmp_path / "labels"
+        path.mkdir()
+        (path / f"{ids[0]}.txt").write_text("0 0.5 0.5 0.1 0.1 0.9\n")
+    else:
+        path = tmp_path / "nnunet_out"
+        path.mkdir()
+        (path / "FracAtlas_0001.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    report = validate_submission(path, GT)
+    assert not report.ok
+    assert f"fracbench import-preds {kind} {path} --out preds.json" in report.problems[0].message
+    # and a plain broken file gets no pointer
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    assert "import-preds" not in validate_submission(bad, GT).problems[0].message
