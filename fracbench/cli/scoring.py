@@ -86,7 +86,7 @@ def _render_problems(source: str, problems: Sequence[Problem], limit: int, *, gr
 
     rows = group_problems(list(problems)) if grouped else [ProblemGroup(p.location, p, (p.location,)) for p in problems]
     kinds = f" of {len(rows)} kind(s) (--ungrouped lists each)" if len(rows) < len(problems) else ""
-    console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s){kinds}", highlight=False)
+    console.print(f"[red]✗[/red] {safe(str(source))}: [bold]{len(problems)}[/bold] problem(s){kinds}", highlight=False, soft_wrap=True)
     table = Table(show_header=True, header_style="bold", expand=False)
     table.add_column("where", overflow="fold")
     table.add_column("problem", overflow="fold")
