@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -28,6 +29,25 @@ err_console = Console(stderr=True)
 
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Control characters (terminal escape sequences) and bidi overrides: shown as escapes, never obeyed."""
+
+
+def progress_bar(*, label: str = "{task.description}", console: Any = None, transient: bool = True, remaining: bool = False,
+                 disable: bool = False) -> Any:
+    """The CLI's one kind of progress bar for counted work: label, bar, done/total, elapsed (and remaining).
+
+    Args:
+        label: the text column (a rich ``task`` format string, or a fixed label).
+        console: where it draws (default: stderr, so stdout stays clean for results).
+        transient: erase it when done.
+        remaining: also show the estimated time remaining.
+        disable: draw nothing (e.g. on non-zero ranks of a distributed run).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console or err_console, transient=transient, disable=disable)
 
 
 def safe(value: object) -> str:

@@ -200,12 +200,9 @@ class _Bars:
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from fracbench.cli import progress_bar
 
-    from fracbench.cli import err_console
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, disable=int(os.environ.get("RANK", "0")) != 0)
+    return progress_bar(remaining=True, transient=False, disable=int(os.environ.get("RANK", "0")) != 0)
 
 
 def run_train(args: argparse.Namespace) -> int:

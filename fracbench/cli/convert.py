@@ -67,16 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Export with a progress bar, then print the counts per split and the notes."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
     from rich.table import Table
 
-    from fracbench.cli import console, err_console, safe
+    from fracbench.cli import console, progress_bar, safe
     from fracbench.convert.export import export_dataset
     from fracbench.errors import DatasetError
 
@@ -85,8 +78,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.task and args.task not in EXPORT_TASKS[args.format]:
         raise DatasetError(f"the {args.format} export serves task(s) {', '.join(EXPORT_TASKS[args.format])}, not {args.task!r}")
     options = {"dataset_id": args.dataset_id, "manifest": args.manifest} if args.format == "nnunet" else {}
-    columns = (TextColumn(f"export {args.format}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with progress_bar(label=f"export {args.format}") as bar:
         job = bar.add_task("export", total=None)
         summary = export_dataset(
             args.format, args.out, data=args.data, task=args.task, overwrite=args.overwrite, segment=args.segment,

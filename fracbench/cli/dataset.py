@@ -35,23 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build the dataset, with a progress bar, and print what was written."""
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
     from rich.table import Table
 
-    from fracbench.cli import console, err_console, safe
+    from fracbench.cli import console, err_console, progress_bar, safe
     from fracbench.dataset.build import build_dataset
     from fracbench.dataset.built import BuiltDataset
     from fracbench.dataset.features import CONFIGS
     from fracbench.vocab import SPLITS
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("reading the release", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -89,7 +89,7 @@ def run_download(args: argparse.Namespace) -> int:
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
-    from fracbench.cli import console, err_console, safe
+    from fracbench.cli import console, err_console, progress_bar, safe
     from fracbench.dataset.locate import default_build_dir
     from fracbench.release.download import FRACATLAS_FIGSHARE_V7, default_raw_dir, fetch_release, open_local_release
 
@@ -130,8 +130,7 @@ def run_download(args: argparse.Namespace) -> int:
         return 0
     from fracbench.dataset.build import build_dataset
 
-    with Progress(*columns[:2], TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                  console=err_console) as progress:
+    with progress_bar(remaining=True, transient=False) as progress:
         stages: dict[str, Callable[[int, int | None], None]] = {}
 
         def on_build(stage: str, done: int, total: int) -> None:

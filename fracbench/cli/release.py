@@ -26,15 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_audit(args: argparse.Namespace) -> int:
     """``fracbench audit RAW_DIR --out DIR [--allow-missing]``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from fracbench.cli import console, safe
+    from fracbench.cli import console, progress_bar, safe
     from fracbench.release.audit import audit_release
     from fracbench.release.audit_render import write_audit
     from fracbench.release.reader import read_release
 
-    columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bars:
+    with progress_bar(label="{task.description:<22}", console=console, transient=False) as bars:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

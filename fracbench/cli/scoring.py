@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from fracbench.cli import console, err_console, safe
+from fracbench.cli import console, safe
 from fracbench.errors import Problem
 
 DEFAULT_MAX_PROBLEMS = 200
@@ -141,15 +141,9 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _progress():
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from fracbench.cli import progress_bar
 
-    return Progress(TextColumn("bootstrap"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)
+    return progress_bar(label="bootstrap")
 
 
 def _ci(ci: Any) -> str:

@@ -109,12 +109,10 @@ def run_derive(args: argparse.Namespace) -> int:
         sha = write_legacy(args.out, split)
         console.print(f"wrote {args.out} ({len(split)} ids, positive-only) sha256 {sha}", highlight=False, soft_wrap=True)
         return 0
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from fracbench.cli import progress_bar
     from fracbench.splits.derive import derive_from_raw
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with progress_bar(console=console) as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -11,9 +11,27 @@ subgroup. Library code here never prints and never mutates its inputs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Protocol
 
 import numpy as np
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric as a task declares it: its name, its direction and what it needs.
+
+    Attributes:
+        name: the key in a Result's ``metrics``.
+        higher_is_better: the direction leaderboards rank and sort by.
+        needs_negatives: undefined without non-fractured images (null on the positive-only
+            ``legacy`` splits, with a note).
+    """
+
+    name: str
+    higher_is_better: bool = True
+    needs_negatives: bool = False
+
 
 MAX_CURVE_POINTS = 200
 """Most points a stored curve keeps."""

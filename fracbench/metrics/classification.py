@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASSIFICATION_METRICS = (
-    "auroc",
-    "auprc",
-    "sensitivity",
-    "specificity",
-    "sensitivity_at_specificity_0.9",
-    "specificity_at_sensitivity_0.9",
-    "balanced_accuracy",
-    "f1",
-    "ece",
-    "brier",
+from fracbench.metrics import Metric
+
+CLASSIFICATION_METRIC_SPECS = (  # every one needs both classes
+    Metric("auroc", needs_negatives=True),
+    Metric("auprc", needs_negatives=True),
+    Metric("sensitivity", needs_negatives=True),
+    Metric("specificity", needs_negatives=True),
+    Metric("sensitivity_at_specificity_0.9", needs_negatives=True),
+    Metric("specificity_at_sensitivity_0.9", needs_negatives=True),
+    Metric("balanced_accuracy", needs_negatives=True),
+    Metric("f1", needs_negatives=True),
+    Metric("ece", higher_is_better=False, needs_negatives=True),
+    Metric("brier", higher_is_better=False, needs_negatives=True),
 )
+CLASSIFICATION_METRICS = tuple(m.name for m in CLASSIFICATION_METRIC_SPECS)
 DEFAULT_THRESHOLD = 0.5
 """Operating threshold when the submission gives none."""
 ECE_BINS = 15

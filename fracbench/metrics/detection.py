@@ -23,7 +23,7 @@ from scipy import sparse
 
 from fracbench.metrics.classification import BinaryScores
 from fracbench.metrics.coco import RECALL_THRESHOLDS, ImageMatches, MatchTable
-from fracbench.metrics import compact_curve
+from fracbench.metrics import Metric, compact_curve
 
 FROC_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -33,7 +33,12 @@ def froc_metric_name(rate: float) -> str:
     return f"froc_sensitivity_at_{rate:g}"
 
 
-LOCALIZATION_METRICS = ("ap50", "ap", "ar100", "froc_cpm", *(froc_metric_name(f) for f in FROC_FP_RATES), "image_auroc")
+LOCALIZATION_METRIC_SPECS = (
+    Metric("ap50"), Metric("ap"), Metric("ar100"), Metric("froc_cpm"),
+    *(Metric(froc_metric_name(f)) for f in FROC_FP_RATES),
+    Metric("image_auroc", needs_negatives=True),
+)
+LOCALIZATION_METRICS = tuple(m.name for m in LOCALIZATION_METRIC_SPECS)
 
 
 class FrocTable:

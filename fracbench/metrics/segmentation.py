@@ -25,11 +25,16 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from fracbench.dataset.groundtruth import GTImage
+from fracbench.metrics import Metric
 from fracbench.metrics import rle as rle_ops
 from fracbench.metrics.coco import ImageMatches, MatchTable, match_images
 from fracbench.metrics.detection import pr_curve
 
-SEGMENTATION_METRICS = ("mask_ap50", "mask_ap", "dice_per_image", "dice_global", "negative_fp_rate")
+SEGMENTATION_METRIC_SPECS = (
+    Metric("mask_ap50"), Metric("mask_ap"), Metric("dice_per_image"), Metric("dice_global"),
+    Metric("negative_fp_rate", higher_is_better=False, needs_negatives=True),
+)
+SEGMENTATION_METRICS = tuple(m.name for m in SEGMENTATION_METRIC_SPECS)
 DEFAULT_MASK_THRESHOLD = 0.5
 
 MaskInstance = tuple[float, "dict[str, Any] | list[list[float]]"]

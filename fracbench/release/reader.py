@@ -31,9 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fracbench.errors import AnnotationError, MissingFilesError, ReleaseError, ReleaseNotFoundError
+from fracbench.errors import AnnotationError, MissingFilesError, ReleaseNotFoundError
 from fracbench.release import annotations as ann
-from fracbench.release.images import JpegFacts, check_jpeg_scan, inspect_jpeg, oriented_size, read_jpeg_header
+from fracbench.release.images import JpegFacts, check_jpeg_scan, oriented_size, read_jpeg_header
 from fracbench.release.known import identify
 from fracbench.release.records import BoxDisagreement, ImageRecord, Instance, LabelConflict, Release
 

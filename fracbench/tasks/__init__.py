@@ -12,7 +12,7 @@ from typing import Any
 
 from fracbench.dataset.groundtruth import GTImage
 from fracbench.errors import ScoringError, closest
-from fracbench.metrics import Evaluation
+from fracbench.metrics import Evaluation, Metric
 
 
 @dataclass(frozen=True)
@@ -23,26 +23,36 @@ class TaskSpec:
         name: ``classification``, ``localization`` or ``segmentation``.
         description: one line for tables and docs.
         submission_model: the pydantic model of its submissions.
-        metrics: every metric name, in report order (the main score first).
+        metric_specs: every metric with its direction and needs, in report order.
         main_score: the metric leaderboards rank by.
-        higher_is_better: per metric.
         curves: names of the curves stored in a Result.
         uses_threshold: whether thresholded metrics use the submission's ``threshold``.
         prepare: ``(scored images, submission) -> Evaluation``.
-        needs_negatives: metrics undefined without non-fractured images; on the
-            positive-only ``legacy`` splits they are reported as null (with a note).
     """
 
     name: str
     description: str
     submission_model: type
-    metrics: tuple[str, ...]
+    metric_specs: tuple[Metric, ...]
     main_score: str
-    higher_is_better: Mapping[str, bool]
     curves: tuple[str, ...]
     uses_threshold: bool
     prepare: Callable[[Sequence[GTImage], Any], Evaluation]
-    needs_negatives: tuple[str, ...] = ()
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric name, in report order."""
+        return tuple(m.name for m in self.metric_specs)
+
+    @property
+    def higher_is_better(self) -> Mapping[str, bool]:
+        """Each metric's direction, as declared beside it."""
+        return {m.name: m.higher_is_better for m in self.metric_specs}
+
+    @property
+    def needs_negatives(self) -> tuple[str, ...]:
+        """Metrics undefined without non-fractured images (null on the positive-only ``legacy`` splits)."""
+        return tuple(m.name for m in self.metric_specs if m.needs_negatives)
 
     def operating_threshold(self, submitted: float | None) -> float | None:
         """The threshold thresholded metrics use: the submitted one, else the protocol's 0.5."""

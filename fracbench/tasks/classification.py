@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fracbench.dataset.groundtruth import GTImage
-from fracbench.metrics.classification import CLASSIFICATION_METRICS, DEFAULT_THRESHOLD, BinaryScores
+from fracbench.metrics.classification import CLASSIFICATION_METRIC_SPECS, CLASSIFICATION_METRICS, DEFAULT_THRESHOLD, BinaryScores
 from fracbench.submission import ClassificationSubmission
 
 
@@ -46,13 +46,11 @@ def _task():
         name="classification",
         description="fracture or not, per image; score = probability of fracture",
         submission_model=ClassificationSubmission,
-        metrics=CLASSIFICATION_METRICS,
+        metric_specs=CLASSIFICATION_METRIC_SPECS,
         main_score="auroc",
-        higher_is_better={m: m not in ("ece", "brier") for m in CLASSIFICATION_METRICS},
         curves=("roc",),
         uses_threshold=True,
         prepare=prepare,
-        needs_negatives=CLASSIFICATION_METRICS,
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from fracbench.dataset.groundtruth import GTImage
 from fracbench.metrics.coco import match_images
-from fracbench.metrics.detection import LOCALIZATION_METRICS, LocalizationEvaluation
+from fracbench.metrics.detection import LOCALIZATION_METRIC_SPECS, LocalizationEvaluation
 from fracbench.submission import LocalizationSubmission
 
 
@@ -34,13 +34,11 @@ def _task():
         name="localization",
         description="a box around every fracture; scored boxes per image",
         submission_model=LocalizationSubmission,
-        metrics=LOCALIZATION_METRICS,
+        metric_specs=LOCALIZATION_METRIC_SPECS,
         main_score="ap50",
-        higher_is_better={m: True for m in LOCALIZATION_METRICS},
         curves=("froc", "pr_iou50"),
         uses_threshold=False,
         prepare=prepare,
-        needs_negatives=("image_auroc",),
     )
 
 

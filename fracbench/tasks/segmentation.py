@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fracbench.dataset.groundtruth import GTImage
-from fracbench.metrics.segmentation import DEFAULT_MASK_THRESHOLD, SEGMENTATION_METRICS, SegmentationEvaluation, prepare_segmentation
+from fracbench.metrics.segmentation import DEFAULT_MASK_THRESHOLD, SEGMENTATION_METRIC_SPECS, SegmentationEvaluation, prepare_segmentation
 from fracbench.submission import RLEInstance, SegmentationSubmission
 
 
@@ -30,13 +30,11 @@ def _task():
         name="segmentation",
         description="the pixels of every fracture; scored instance masks (RLE or polygons) per image",
         submission_model=SegmentationSubmission,
-        metrics=SEGMENTATION_METRICS,
+        metric_specs=SEGMENTATION_METRIC_SPECS,
         main_score="mask_ap50",
-        higher_is_better={m: m != "negative_fp_rate" for m in SEGMENTATION_METRICS},
         curves=("pr_iou50",),
         uses_threshold=True,
         prepare=prepare,
-        needs_negatives=("negative_fp_rate",),
     )
 
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from fracbench.errors import AnnotationError, MissingFilesError, ReleaseError, ReleaseNotFoundError
 from fracbench.release import annotations as ann
 from fracbench.release import known
-from fracbench.release.reader import LABEL_RULE, inspect_jpeg, read_release
+from fracbench.release.images import inspect_jpeg
+from fracbench.release.reader import LABEL_RULE, read_release
 from tests.data.fracatlas.generate import EXPECTED, plan
 
 COCO = "Annotations/COCO JSON/COCO_fracture_masks.json"
