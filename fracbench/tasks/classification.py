@@ -40,7 +40,7 @@ def prepare(images: Sequence[GTImage], submission: ClassificationSubmission) -> 
 
 
 def _task():
-    from fracbench.tasks import TaskSpec
+    from fracbench.tasks.spec import TaskSpec
 
     return TaskSpec(
         name="classification",

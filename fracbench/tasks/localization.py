@@ -28,7 +28,7 @@ def prepare(images: Sequence[GTImage], submission: LocalizationSubmission) -> Lo
 
 
 def _task():
-    from fracbench.tasks import TaskSpec
+    from fracbench.tasks.spec import TaskSpec
 
     return TaskSpec(
         name="localization",

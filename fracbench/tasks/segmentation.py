@@ -24,7 +24,7 @@ def prepare(images: Sequence[GTImage], submission: SegmentationSubmission) -> Se
 
 
 def _task():
-    from fracbench.tasks import TaskSpec
+    from fracbench.tasks.spec import TaskSpec
 
     return TaskSpec(
         name="segmentation",
