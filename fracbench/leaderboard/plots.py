@@ -36,7 +36,8 @@ def curve_x_max(kind: str) -> float | None:
     range the board's numbers summarise, whatever range a submission's curve reaches.
     """
     if kind == "froc":
-        from fracbench.metrics.detection import FROC_FP_RATES  # lazy: pulls numpy, scipy and pycocotools
+        # imported here: the metrics pull numpy, scipy and pycocotools
+        from fracbench.metrics.detection import FROC_FP_RATES
 
         return FROC_FP_RATES[-1]
     return None
