@@ -28,6 +28,44 @@ def curve_title(kind: str) -> str:
     """Caption of a curve kind: ``FROC``, ``Precision-recall (IoU 0.5)``; unknown kinds upper-cased."""
     return CURVE_TITLES.get(kind, kind.upper())
 
+def curve_x_max(kind: str) -> float | None:
+    """Where a curve kind's x axis ends, when its metrics fix it (None: the data decide).
+
+    FROC: the last FP/image rate the FROC metrics read (``froc_sensitivity_at_8``,
+    :data:`fracbench.metrics.detection.FROC_FP_RATES`), so the plot shows exactly the
+    range the board's numbers summarise, whatever range a submission's curve reaches.
+    """
+    if kind == "froc":
+        # imported here: the metrics pull numpy, scipy and pycocotools
+        from fracbench.metrics.detection import FROC_FP_RATES
+
+        return FROC_FP_RATES[-1]
+    return None
+
+
+def clip_curve(pts: list[tuple[float, float]], x_max: float) -> list[tuple[float, float]]:
+    """The part of a curve with x <= ``x_max``, held level to ``x_max`` when it runs beyond.
+
+    A FROC point is an operating threshold; the sensitivity reachable at ``x_max`` FPs per
+    image is that of the last point within it (the metrics' own rule), so the line is
+    continued flat to the axis end rather than interpolated towards a point it cannot reach.
+    """
+    kept = [(x, y) for x, y in pts if x <= x_max]
+    if kept and len(kept) < len(pts) and kept[-1][0] < x_max:
+        kept.append((x_max, kept[-1][1]))
+    return kept
+
+
+def nice_ticks(top: float, target: int = 5) -> list[float]:
+    """About ``target`` evenly spaced round ticks from 0 up to ``top`` (1, 2, 2.5 or 5 times a power of ten)."""
+    if top <= 0:
+        return [0.0]
+    raw = top / target
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    return [round(k * step, 10) for k in range(int(top / step + 1e-9) + 1)]
+
+
 MAX_POINTS = 400
 """Curves longer than this are thinned (evenly spaced points, ends kept) for drawing."""
 
@@ -38,9 +76,11 @@ def _esc(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _thin(xs: list[float], ys: list[float]) -> list[tuple[float, float]]:
+def _thin(xs: list[float], ys: list[float], x_max: float | None = None) -> list[tuple[float, float]]:
     # negative values mark undefined points (COCO's precision -1 beyond the reached recall)
     pts = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(x) and math.isfinite(y) and x >= 0 and y >= 0]
+    if x_max is not None:
+        pts = clip_curve(pts, x_max)
     if len(pts) <= MAX_POINTS:
         return pts
     step = (len(pts) - 1) / (MAX_POINTS - 1)
@@ -70,19 +110,20 @@ def curve_plot(kind: str, ranked: list[RankedEntry], *, title: str) -> str | Non
     Returns:
         str | None: SVG markup, or None when no entry stores a drawable curve of this kind.
     """
+    x_cap = curve_x_max(kind)
     series = []
     for i, r in enumerate(ranked):
         curve = r.entry.result.curves.get(kind)
         axes = curve_axes(kind, curve) if curve else None
         if not axes or axes[0] not in curve or axes[1] not in curve:
             continue
-        pts = _thin(curve[axes[0]], curve[axes[1]])
+        pts = _thin(curve[axes[0]], curve[axes[1]], x_cap)
         if pts:
             series.append((PALETTE[i % len(PALETTE)], display_text(r.entry.model.name), r.entry.slug, pts))
     if not series:
         return None
     xkey, ykey, xlabel, ylabel = curve_axes(kind, ranked[0].entry.result.curves.get(kind) or {}) or CURVE_AXES["roc"]
-    xmax = max(1.0 if kind == "roc" else 0.0, max(x for *_, pts in series for x, _ in pts)) or 1.0
+    xmax = x_cap or max(1.0 if kind == "roc" else 0.0, max(x for *_, pts in series for x, _ in pts)) or 1.0
     ymax = max(1.0, max(y for *_, pts in series for _, y in pts))
     pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
@@ -93,17 +134,17 @@ def curve_plot(kind: str, ranked: list[RankedEntry], *, title: str) -> str | Non
         return PAD_T + ph * (1 - y / ymax)
 
     out = [
-        f'<svg class="plot" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+        f'<svg class="plot" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" data-x-max="{xmax:g}" '
         f'aria-label="{_esc(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{_esc(title)}</title>",
         f'<rect x="{PAD_L}" y="{PAD_T}" width="{pw}" height="{ph}" class="frame"/>',
     ]
-    for k in range(6):
-        fx, fy = xmax * k / 5, ymax * k / 5
+    for fx in nice_ticks(xmax):
         out.append(f'<line x1="{sx(fx):.1f}" y1="{PAD_T}" x2="{sx(fx):.1f}" y2="{PAD_T + ph}" class="grid"/>')
+        out.append(f'<text x="{sx(fx):.1f}" y="{PAD_T + ph + 16}" class="tick" text-anchor="middle">{fx:.3g}</text>')
+    for fy in nice_ticks(ymax):
         out.append(f'<line x1="{PAD_L}" y1="{sy(fy):.1f}" x2="{PAD_L + pw}" y2="{sy(fy):.1f}" class="grid"/>')
-        out.append(f'<text x="{sx(fx):.1f}" y="{PAD_T + ph + 16}" class="tick" text-anchor="middle">{fx:.2g}</text>')
-        out.append(f'<text x="{PAD_L - 6}" y="{sy(fy) + 4:.1f}" class="tick" text-anchor="end">{fy:.2g}</text>')
+        out.append(f'<text x="{PAD_L - 6}" y="{sy(fy) + 4:.1f}" class="tick" text-anchor="end">{fy:.3g}</text>')
     if kind == "roc":
         out.append(f'<line x1="{sx(0)}" y1="{sy(0)}" x2="{sx(1)}" y2="{sy(1)}" class="chance"/>')
     out.append(f'<text x="{PAD_L + pw / 2}" y="{H - 6}" class="axis" text-anchor="middle">{_esc(xlabel)}</text>')
@@ -127,7 +168,7 @@ def ci_bar(value: float | None, ci: tuple[float, float] | None, lo: float, hi: f
     """A small inline SVG: the CI as a bar and the score as a dot on the scale ``[lo, hi]``."""
     if value is None:
         return ""
-    w, h, pad = 120, 14, 4
+    w, h, pad = 100, 14, 4
     span = (hi - lo) or 1.0
 
     def px(v: float) -> float:

@@ -25,9 +25,19 @@ from string import Template
 from typing import Any
 
 from fracbench.leaderboard.entry import LeaderboardEntry, safe_url
-from fracbench.leaderboard.plots import ci_bar, curve_plot, curve_title
+from fracbench.leaderboard.plots import ci_bar, curve_plot, curve_title, curve_x_max
+from fracbench.leaderboard.ranking import higher_is_better
 from fracbench.leaderboard.render_paired import CI_RULE_HTML, PAIRED_RULE_HTML, paired_html, rank_cell_html
-from fracbench.leaderboard.view import TaskBoard, build_boards, display_text, entry_key, fmt_ci, fmt_params, fmt_value
+from fracbench.leaderboard.view import (
+    TaskBoard,
+    build_boards,
+    display_text,
+    entry_key,
+    fmt_ci,
+    fmt_params,
+    fmt_value,
+    metric_label,
+)
 
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -60,19 +70,44 @@ def _link(label: str, url: str | None) -> str:
     return f'<a href="{esc(url)}" rel="noopener noreferrer nofollow" target="_blank">{esc(label)}</a>'
 
 
-def _columns(board: TaskBoard) -> list[tuple[str, str, str]]:
-    """(key, header, type) of every sortable column."""
+def _columns(board: TaskBoard) -> list[tuple[str, str, str, str, str]]:
+    """(key, header HTML, type, better, tooltip) of every sortable column.
+
+    ``better`` is ``higher``, ``lower`` or empty: which way is best, from the task spec
+    (:func:`~fracbench.leaderboard.ranking.higher_is_better`), so the first click sorts best first.
+    """
+
+    def better(name: str) -> str:
+        return "higher" if higher_is_better(name, board.task) else "lower"
+
+    def metric(key: str, name: str, header: str) -> tuple[str, str, str, str, str]:
+        return key, header, "num", better(name), f"{name}: {better(name)} is better"
+
+    main = board.main_score
     return [
-        ("rank", "Rank", "num"),
-        ("name", "Model", "text"),
-        ("main_score", f"{board.main_score} (95% CI)", "num"),
-        *((f"metric:{m}", m, "num") for m in board.metrics),
-        ("parameters", "Params", "num"),
-        ("training_data", "Training data", "text"),
-        ("pretrained_weights", "Pretrained", "text"),
-        ("hardware", "Hardware", "text"),
-        ("date", "Date", "text"),
+        ("rank", "Rank", "num", "lower", "rank: 1 is best"),
+        ("name", "Model", "text", "", ""),
+        metric("main_score", main, f"{esc(metric_label(main))} <small>(95% CI)</small>"),
+        *(metric(f"metric:{m}", m, esc(metric_label(m))) for m in board.metrics),
+        ("parameters", "Params", "num", "", "parameter count"),
+        ("training_data", "Training data", "text", "", ""),
+        ("pretrained_weights", "Pre&shy;trained", "text", "", "pretrained weights"),  # may wrap: Pre-/trained
+        ("hardware", "Hardware", "text", "", ""),
+        ("date", "Date", "text", "", ""),
     ]
+
+
+def _th(key: str, header: str, kind: str, better: str, tooltip: str) -> str:
+    """A sortable header cell; ``header`` is HTML already escaped."""
+    attrs = f' data-better="{better}"' if better else ""
+    attrs += f' title="{esc(tooltip)}"' if tooltip else ""
+    return f'<th scope="col" data-key="{esc(key)}" data-type="{kind}"{attrs} aria-sort="none"><button type="button">{header}</button></th>'
+
+
+def _meta_cell(text: object) -> str:
+    """A compact cell for a long user string: clamped on the page, whole in the tooltip."""
+    clean = display_text(text)
+    return f'<td class="meta" title="{esc(clean)}">{user_text(clean)}</td>' if clean else '<td class="meta">—</td>'
 
 
 def _row_data(board: TaskBoard) -> dict[str, dict[str, Any]]:
@@ -97,11 +132,7 @@ def _table(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, s
     if not board.ranked:
         return '<p class="empty">No entries yet.</p>'
     cols = _columns(board)
-    head = "".join(
-        f'<th scope="col" data-key="{esc(k)}" data-type="{t}" aria-sort="none">'
-        f'<button type="button">{esc(label)}</button></th>'
-        for k, label, t in cols
-    ) + '<th scope="col">Links</th>'
+    head = "".join(_th(*col) for col in cols) + '<th scope="col" class="links">Links</th>'
     bounds = [v for r in board.ranked for v in (r.entry.result.main_score.ci95 or (r.entry.result.main_score.value,)) if v is not None]
     lo, hi = (min(bounds), max(bounds)) if bounds else (0.0, 1.0)
     pad = (hi - lo) * 0.05 or 0.01
@@ -110,8 +141,12 @@ def _table(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, s
         e, m = r.entry, r.entry.model
         ms = e.result.main_score
         tie, interval = rank_cell_html(r, esc)
-        authors = f'<div class="authors">{", ".join(user_text(a) for a in m.authors)}</div>' if m.authors else ""
-        notes = f'<div class="notes">{user_text(m.notes)}</div>' if m.notes else ""
+        name = display_text(m.name)
+        authors = (
+            f'<div class="authors" title="{esc(", ".join(display_text(a) for a in m.authors))}">'
+            f'{", ".join(user_text(a) for a in m.authors)}</div>'
+        ) if m.authors else ""
+        notes = f'<div class="notes" title="{esc(display_text(m.notes))}">{user_text(m.notes)}</div>' if m.notes else ""
         why = unverified.get(entry_key(e))
         flag = f' <span class="unverified" title="{esc(why)}">unverified</span>' if why is not None else ""
         metric_cells = "".join(
@@ -123,13 +158,13 @@ def _table(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, s
         links = " ".join(x for x in (_link("paper", m.paper_url), _link("code", m.code_url), report) if x) or "—"
         rows.append(
             f'<tr data-slug="{esc(e.slug)}"><td class="num rank"{tie}>{esc(r.rank_label)}{interval}</td>'
-            f'<td class="model"><span class="name">{user_text(m.name)}</span>{flag}{authors}{notes}</td>'
+            f'<td class="model"><span class="name" title="{esc(name)}">{user_text(name)}</span>{flag}{authors}{notes}</td>'
             f'<td class="num main"><span class="score">{fmt_value(ms.value)}</span> '
             f'<span class="ci">{fmt_ci(ms.ci95)}</span>{ci_bar(ms.value, ms.ci95, lo - pad, hi + pad)}</td>'
             f"{metric_cells}"
-            f'<td class="num">{fmt_params(m.parameters)}</td><td>{user_text(m.training_data, "—")}</td>'
-            f'<td>{user_text(m.pretrained_weights, "—")}</td><td>{user_text(m.hardware, "—")}</td>'
-            f'<td class="date">{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td>{links}</td></tr>'
+            f'<td class="num params">{fmt_params(m.parameters)}</td>{_meta_cell(m.training_data)}'
+            f"{_meta_cell(m.pretrained_weights)}{_meta_cell(m.hardware)}"
+            f'<td class="date">{esc(m.date.isoformat() if m.date else e.added_at[:10])}</td><td class="links">{links}</td></tr>'
         )
     return (
         f'<div class="scroll"><table class="board" data-board="{esc(board.key)}">'
@@ -142,7 +177,9 @@ def _panel(board: TaskBoard, unverified: Mapping[str, str], reports: dict[str, s
     for kind in board.curves:
         svg = curve_plot(kind, board.ranked, title=f"{curve_title(kind)} curves, {board.task}")
         if svg:
-            plots.append(f'<figure class="curve"><figcaption>{esc(curve_title(kind))}</figcaption>{svg}</figure>')
+            cap = curve_x_max(kind)
+            note = f" <small>to {cap:g} FP/image, the range of the {esc(kind.upper())} metrics</small>" if cap is not None else ""
+            plots.append(f'<figure class="curve"><figcaption>{esc(curve_title(kind))}{note}</figcaption>{svg}</figure>')
     n = len(board.ranked)
     return (
         f'<section class="panel" id="{esc(board.key)}" role="tabpanel" aria-labelledby="tab-{esc(board.key)}">'

@@ -137,6 +137,24 @@ def _version_number(version: str) -> int:
     return int(digits) if digits else 0
 
 
+_LABEL_WORDS = {"sensitivity": "sens", "specificity": "spec", "balanced": "bal.", "accuracy": "acc.", "image": "img",
+                "froc": "FROC", "cpm": "CPM", "negative": "neg.", "fp": "FP"}
+"""Long words of metric names shortened in column headers (the full name stays in the header's tooltip)."""
+
+
+def metric_label(name: str) -> str:
+    """A compact column header for a metric name, its words separated by spaces so it can wrap.
+
+    ``sensitivity_at_specificity_0.9`` -> ``sens @spec 0.9``; ``froc_sensitivity_at_0.125`` ->
+    ``FROC @0.125``; ``balanced_accuracy`` -> ``bal. acc.``; short names (``auroc``, ``ap50``) stay.
+    """
+    text = display_text(name)
+    if text.startswith("froc_sensitivity_at_"):
+        return "FROC @" + text.removeprefix("froc_sensitivity_at_")
+    words = [_LABEL_WORDS.get(w, w) for w in text.split("_")]
+    return " ".join(words).replace(" at ", " @")
+
+
 def fmt_value(value: float | None, digits: int = 3) -> str:
     """``0.912`` or ``—`` when undefined."""
     return "—" if value is None else f"{value:.{digits}f}"

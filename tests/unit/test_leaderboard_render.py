@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,11 @@ import pytest
 from fracbench.errors import LeaderboardError
 from fracbench.leaderboard import Board, load_entry, rank_entries, render_board
 from fracbench.leaderboard.entry import ModelMeta, parse_meta
-from fracbench.leaderboard.plots import MAX_POINTS, curve_plot
+from fracbench.leaderboard.plots import MAX_POINTS, PAD_L, PAD_R, W, curve_plot, nice_ticks
+from fracbench.leaderboard.ranking import LOWER_IS_BETTER
+from fracbench.leaderboard.view import metric_label
+from fracbench.metrics.detection import FROC_FP_RATES
+from fracbench.tasks import get_task
 from fracbench.leaderboard.render_html import _link, render_html, script_json
 from fracbench.leaderboard.render_md import md_link, md_text, render_markdown
 from fracbench.result import MainScore
@@ -189,7 +194,7 @@ def test_bidi_controls_in_names_are_dropped_and_isolated():
     page = render_html([entry])
     visible = page.split('id="board-data"')[0]
     assert not re.search("[\u202a-\u202e\u2066-\u2069\x1b]", visible)
-    assert '<span class="name"><bdi>evil19.0[2J</bdi></span>' in visible and "<bdi>Alice</bdi>" in visible
+    assert '<span class="name" title="evil19.0[2J"><bdi>evil19.0[2J</bdi></span>' in visible and "<bdi>Alice</bdi>" in visible
     assert not re.search("[\u202a-\u202e\u2066-\u2069\x1b]", render_markdown([entry]))
 
 
@@ -199,3 +204,86 @@ def test_author_names_are_bounded():
     with pytest.raises(LeaderboardError, match=r"field 'authors': List should have at most 100 items"):
         parse_meta({"name": "m", "authors": ["a"] * 101})
     assert parse_meta({"name": "m", "authors": "One Author"}).authors == ["One Author"]
+
+
+def test_tooltips_hold_the_whole_text_escaped():
+    long = "<b>" + "x" * 150 + "</b> & more"
+    entry = _entry("long", 0.8, (0.7, 0.9), meta={"training_data": long, "notes": long, "hardware": "GPU \"8x\""})
+    page = render_html([entry])
+    cell = f'title="{html.escape(long, quote=True)}"'
+    assert page.count(cell) == 2 and "<b>x" not in page  # training data and notes, escaped in attribute and text
+    assert 'title="GPU &quot;8x&quot;"><bdi>GPU &quot;8x&quot;</bdi>' in page
+
+
+def test_metric_headers_are_short_with_the_full_name_and_direction_in_the_tooltip():
+    page = _page()
+    for task in ("classification", "localization", "segmentation"):
+        spec = get_task(task)
+        table = page.split(f'data-board="v1-{task}"')[1].split("</thead>")[0]
+        heads = re.findall(r'<th scope="col" data-key="([^"]+)" data-type="num"(?: data-better="(\w+)")?(?: title="([^"]*)")?', table)
+        for key, better, title in heads:
+            if key in ("rank", "parameters"):
+                continue
+            name = spec.main_score if key == "main_score" else key.removeprefix("metric:")
+            # the spec decides where it declares the metric (a fixture may carry others: the fallback list)
+            higher = spec.higher_is_better.get(name, name not in LOWER_IS_BETTER)
+            direction = "higher" if higher else "lower"
+            assert (better, title) == (direction, f"{name}: {direction} is better"), key
+        assert len(heads) >= 4
+    table = page.split('data-board="v1-classification"')[1].split("</thead>")[0]
+    assert 'data-key="metric:brier" data-type="num" data-better="lower"' in table
+    assert 'data-key="main_score" data-type="num" data-better="higher"' in table
+    assert 'data-key="rank" data-type="num" data-better="lower"' in table
+    assert 'data-key="name" data-type="text" aria-sort="none"' in table, "no direction where none is declared"
+    assert metric_label("sensitivity_at_specificity_0.9") == "sens @spec 0.9"
+    assert metric_label("froc_sensitivity_at_0.125") == "FROC @0.125"
+    assert metric_label("auroc") == "auroc" and metric_label("negative_fp_rate") == "neg. FP rate"
+    labels = [metric_label(m) for t in ("classification", "localization", "segmentation") for m in get_task(t).metrics]
+    assert len(set(labels)) == len(labels), "short labels stay distinct"
+    assert max(len(w) for label in labels for w in label.split()) <= 9, "every header word is short"
+
+
+def _froc_entry(slug, fps, sens):
+    entry = _entry(slug, 0.5, (0.4, 0.6), name="ap50", task="localization")
+    return entry.model_copy(update={"result": entry.result.model_copy(update={"curves": {"froc": {"fp_per_image": fps, "sensitivity": sens}}})})
+
+
+def _polylines(svg):
+    return [[tuple(map(float, p.split(","))) for p in pts.split()] for pts in re.findall(r'<polyline points="([^"]+)"', svg)]
+
+
+def test_froc_plot_ends_at_the_metrics_last_fp_rate():
+    last = FROC_FP_RATES[-1]
+    fps = [i * 0.25 for i in range(201)]  # 0 .. 50 FP/image, as real detectors reach
+    sens = [min(1.0, 0.3 + 0.01 * i) for i in range(201)]
+    short = _froc_entry("short", [0.0, 0.5, 1.0, 3.0], [0.0, 0.2, 0.3, 0.4])  # stops before the last rate
+    ranked = rank_entries([_froc_entry("long", fps, sens), short])
+    svg = curve_plot("froc", ranked, title="t")
+    assert f'data-x-max="{last:g}"' in svg
+    ticks = [float(t) for t in re.findall(r'class="tick" text-anchor="middle">([^<]+)<', svg)]
+    assert ticks[-1] == last and ticks == nice_ticks(last)
+    right = W - PAD_R
+    long_line, short_line = _polylines(svg)
+    assert max(x for x, _ in long_line) == pytest.approx(right), "the long curve runs to the axis end"
+    assert all(x <= right + 0.05 for x, _ in long_line), "and no further"
+    kept = [(x, y) for x, y in zip(fps, sens) if x <= last]
+    assert len(long_line) == len(kept) and kept[-1][0] == last  # the points within range, the last on the edge itself
+    assert max(x for x, _ in short_line) == pytest.approx(PAD_L + (right - PAD_L) * 3.0 / last), "a shorter curve is not stretched"
+    # ROC keeps its unit range
+    roc = curve_plot("roc", rank_entries([BASE]), title="t")
+    assert 'data-x-max="1"' in roc
+
+
+def test_froc_curve_beyond_the_last_rate_is_held_level_to_the_edge():
+    last = FROC_FP_RATES[-1]
+    (ranked,) = rank_entries([_froc_entry("step", [0.0, 2.0, last - 1, last + 4, 40.0], [0.0, 0.5, 0.6, 0.9, 0.95])])
+    (line,) = _polylines(curve_plot("froc", [ranked], title="t"))
+    assert len(line) == 4 and line[-1][1] == line[-2][1], "sensitivity at the edge is the last reachable one (0.6), not 0.9"
+    assert line[-1][0] == pytest.approx(W - PAD_R)
+
+
+def test_nice_ticks():
+    assert nice_ticks(8.0) == [0, 2, 4, 6, 8]
+    assert nice_ticks(1.0) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(3.7) == [0, 1, 2, 3]
+    assert nice_ticks(0.0) == [0.0]

@@ -25,7 +25,11 @@
   function sortTable(table, th) {
     var rows = data.boards[table.dataset.board].rows;
     var key = th.dataset.key, type = th.dataset.type;
-    var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+    // The first click sorts best first: descending where a higher value is better
+    // (data-better="higher", from the task spec), ascending otherwise; later clicks flip.
+    var current = th.getAttribute("aria-sort");
+    var dir = current === "ascending" ? "descending" : current === "descending" ? "ascending"
+      : (th.dataset.better === "higher" ? "descending" : "ascending");
     table.querySelectorAll("th[aria-sort]").forEach(function (h) { h.setAttribute("aria-sort", "none"); });
     th.setAttribute("aria-sort", dir);
     var body = table.tBodies[0];
