@@ -163,8 +163,12 @@ def analyse_submission(
         if task == "localization":
             fpr, tpr = ev.image.roc_curve()
             curves.insert(0, _roc({"fpr": list(fpr), "tpr": list(tpr)}, "ROC (image score = highest box score)"))
+        from fracbench.leaderboard.plots import clip_curve, curve_x_max
+
+        cap = curve_x_max("froc")  # the range the FROC metrics read, as on the board
         curves.append(Curve("FROC", "False positives per image", "Lesion sensitivity",
-                            list(zip(froc.get("fp_per_image", []), froc.get("sensitivity", [])))))
+                            clip_curve(list(zip(froc.get("fp_per_image", []), froc.get("sensitivity", []))), cap),
+                            note=f"to {cap:g} FP/image, the range of the FROC metrics"))
         picks = _instance_picks(task, images, report.submission, ev, n_gallery)
     return ReportData(str(path), result, gt, curves, forest, reliability, picks, result.operating_threshold)
 
