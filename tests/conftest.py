@@ -1,4 +1,4 @@
-"""Shared fixtures: the real release (skips without it) and HF cache isolation."""
+"""Shared fixtures: the real release (skips without it), the synthetic release and its builds, HF cache isolation."""
 
 from __future__ import annotations
 
@@ -62,19 +62,65 @@ def synthetic_release(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("synthetic"))
 
 
-@pytest.fixture(scope="session")
-def built_v1(synthetic_release, tmp_path_factory) -> Path:
-    """The synthetic release built with a v1-style manifest (its planted groups kept together)."""
-    from fracbench.dataset.build import build_dataset
-    from fracbench.release.reader import read_release
-    from fracbench.splits.derive import LeakageEvidence, derive_rows
-    from fracbench.splits.manifest import read_manifest, write_manifest
+def _synthetic_evidence():
+    """The audit evidence planted in the synthetic release (its groups and label conflicts)."""
+    from fracbench.splits.derive import LeakageEvidence
     from tests.data.fracatlas.generate import EXPECTED
 
-    release = read_release(synthetic_release)
     groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
-    evidence = LeakageEvidence(leakage_groups=groups, duplicate_groups=groups,
-                               mixed_label_groups=EXPECTED["mixed_label_groups"], conflict_ids=EXPECTED["label_conflicts"])
+    return LeakageEvidence(leakage_groups=groups, duplicate_groups=groups,
+                           mixed_label_groups=EXPECTED["mixed_label_groups"], conflict_ids=EXPECTED["label_conflicts"])
+
+
+@pytest.fixture(scope="session")
+def parsed_release(synthetic_release):
+    """The synthetic release read by ``read_release`` (a ``Release``), once per session; do not mutate."""
+    from fracbench.release.reader import read_release
+
+    return read_release(synthetic_release)
+
+
+@pytest.fixture(scope="session")
+def synthetic_manifest(parsed_release, tmp_path_factory):
+    """The synthetic release's split manifest, recorded as splits version ``synthetic``.
+
+    Derived from the planted groups and conflicts, with audit group counts in ``MANIFEST.json``
+    (the dataset card quotes them). The version is not a shipped one, so commands that look up a
+    shipped manifest by version (the nnU-Net export) must be given this file.
+    """
+    from fracbench.splits.derive import derive_rows
+    from fracbench.splits.manifest import read_manifest, write_manifest
+
+    path = tmp_path_factory.mktemp("synthetic-manifest") / "manifest.csv"
+    counts = {"exact_duplicate_groups": 1, "mixed_label_groups": 1, "leakage_groups": 5}
+    write_manifest(path, derive_rows(parsed_release.records, _synthetic_evidence()),
+                   {"version": "synthetic", "audit_group_counts": counts})
+    return read_manifest(path)
+
+
+@pytest.fixture(scope="session")
+def built_synthetic(parsed_release, synthetic_manifest, tmp_path_factory) -> Path:
+    """The synthetic release built with ``synthetic_manifest``: the build, ground truth and export tests read it.
+
+    Read-only: a test that changes files copies it first.
+    """
+    from fracbench.dataset.build import build_dataset
+
+    return build_dataset(parsed_release, tmp_path_factory.mktemp("built-synthetic") / "fracatlas",
+                         manifest=synthetic_manifest)
+
+
+@pytest.fixture(scope="session")
+def built_v1(parsed_release, tmp_path_factory) -> Path:
+    """The synthetic release built with a manifest recorded as splits ``v1`` (its planted groups kept together).
+
+    A second build beside ``built_synthetic`` because leaderboards and the scorer's v1 checks accept
+    splits ``v1`` only; its manifest is ``built_v1.parent / "manifest.csv"``. Read-only.
+    """
+    from fracbench.dataset.build import build_dataset
+    from fracbench.splits.derive import derive_rows
+    from fracbench.splits.manifest import read_manifest, write_manifest
+
     tmp = tmp_path_factory.mktemp("lb-built")
-    write_manifest(tmp / "manifest.csv", derive_rows(release.records, evidence), {"version": "v1"})
-    return build_dataset(release, tmp / "fracatlas", manifest=read_manifest(tmp / "manifest.csv"))
+    write_manifest(tmp / "manifest.csv", derive_rows(parsed_release.records, _synthetic_evidence()), {"version": "v1"})
+    return build_dataset(parsed_release, tmp / "fracatlas", manifest=read_manifest(tmp / "manifest.csv"))

@@ -212,6 +212,41 @@ def write_submission(path: str | Path, doc: dict[str, Any]) -> Path:
     return path
 
 
+def write_predictions(
+    path: str | Path,
+    data: str | Path,
+    *,
+    name: str = "synthetic",
+    task: str = "classification",
+    split: str = "test",
+    splits_version: str = "v1",
+    separation: float = 1.5,
+    seed: int = 1,
+) -> Path:
+    """Write a ``fracbench.submission/v1`` file for a split of a built dataset (gzipped for ``.gz``).
+
+    Args:
+        path: where to write it.
+        data: the built dataset whose ground truth the predictions are made for.
+        name: the model name the submission declares.
+        task: ``classification``, ``localization`` or ``segmentation``.
+        split: the split predicted.
+        splits_version: ``v1`` or ``legacy``.
+        separation: classification only: how well scores separate the labels (0: chance).
+        seed: random seed of the predictions; another seed gives another file and other numbers.
+    """
+    from fracbench.dataset.groundtruth import load_ground_truth
+
+    gt = load_ground_truth(data, split, splits_version=splits_version)
+    if task == "classification":
+        predictions = classification_predictions(gt, separation=separation, seed=seed)
+    elif task == "localization":
+        predictions = localization_predictions(gt, seed=seed)
+    else:
+        predictions = segmentation_predictions(gt, seed=seed)
+    return write_submission(path, submission(gt, task, predictions, model={"name": name}))
+
+
 def reference_cocoeval(gt: GroundTruth, predictions: list[dict[str, Any]], task: str, *, scored_only: bool = True) -> np.ndarray:
     """The 12 ``COCOeval.stats`` of a bare, standard pycocotools run (loadRes, evaluate, accumulate, summarize).
 

@@ -7,7 +7,7 @@ hash/schema/file checks.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fracbench import __version__
@@ -93,7 +93,7 @@ def publish_board(
     """
     from fracbench.dataset.hub import push
 
-    n_entries = sum(1 for f in plan.files if f.path_in_repo.endswith(".json"))
+    n_entries = sum(1 for f in plan.files if _is_entry(f.path_in_repo))
     return push(
         plan,
         repo_id,
@@ -105,3 +105,9 @@ def publish_board(
         commit_description="Entries scored and verified by `fracbench leaderboard`; "
         "re-check with `fracbench leaderboard verify`.",
     )
+
+
+def _is_entry(path_in_repo: str) -> bool:
+    """An entry file, ``[folder/]fracatlas-<v>/<task>/<slug>.json`` (not the pair cache)."""
+    path = PurePosixPath(path_in_repo)
+    return path.suffix == ".json" and path.parent.parent.name.startswith(BOARD_PREFIX)

@@ -14,18 +14,13 @@ from fracbench.release.audit import AuditReport, AuditThresholds, audit_release,
 from fracbench.release.audit_render import write_audit
 from fracbench.release.images import decode
 from fracbench.release.matching import match_pair
-from fracbench.release.reader import read_release
 from tests.data.fracatlas.generate import EXPECTED
 
 
 @pytest.fixture(scope="module")
-def release(synthetic_release):
-    return read_release(synthetic_release)
-
-
-@pytest.fixture(scope="module")
-def report(release) -> AuditReport:
-    return audit_release(release, workers=1)
+def report(parsed_release) -> AuditReport:
+    """The audit of the synthetic release (only this module audits it)."""
+    return audit_release(parsed_release, workers=1)
 
 
 def _group_of(groups: list[list[str]], image_id: str) -> set[str]:
@@ -86,14 +81,14 @@ def _pairs(group):
     return [(a, b) for k, a in enumerate(group) for b in group[k + 1:]]
 
 
-def test_written_artifacts(tmp_path, report, release):
-    written = write_audit(report, release, tmp_path)
+def test_written_artifacts(tmp_path, report, parsed_release):
+    written = write_audit(report, parsed_release, tmp_path)
     data = json.loads((tmp_path / "audit.json").read_text())
     for key in ("images", "truncated", "exif_rotated", "label_conflicts", "exact_duplicate_groups",
                 "pixel_duplicate_groups", "near_duplicate_groups", "mixed_label_groups", "neighbour_groups",
                 "leakage_groups", "release", "missing", "thresholds", "neighbour_study"):
         assert key in data, key
-    assert data["release"]["fingerprint"] == release.fingerprint
+    assert data["release"]["fingerprint"] == parsed_release.fingerprint
     assert AuditReport.model_validate(data) == report
     sheet = Image.open(written["near_duplicate_candidates.png"])
     assert sheet.width > 300 and sheet.height > 100

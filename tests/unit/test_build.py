@@ -21,69 +21,35 @@ from fracbench.vocab import SPLITS
 from fracbench.dataset.shards import dataset_fingerprint, file_sha256
 from fracbench.errors import DatasetError, DatasetNotFoundError
 from fracbench.release.images import decode
-from fracbench.splits.derive import LeakageEvidence, derive_rows
-from fracbench.splits.manifest import read_manifest, write_manifest
 from tests.data.fracatlas.generate import EXPECTED
-
-
-def synthetic_manifest(release, directory: Path):
-    """The manifest derived for the synthetic release from its planted groups and conflicts."""
-    groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
-    evidence = LeakageEvidence(
-        leakage_groups=groups,
-        duplicate_groups=groups,
-        mixed_label_groups=EXPECTED["mixed_label_groups"],
-        conflict_ids=EXPECTED["label_conflicts"],
-    )
-    counts = {"exact_duplicate_groups": 1, "mixed_label_groups": 1, "leakage_groups": 5}
-    metadata = {"version": "synthetic", "audit_group_counts": counts}
-    write_manifest(directory / "manifest.csv", derive_rows(release.records, evidence), metadata)
-    return read_manifest(directory / "manifest.csv")
-
-
-@pytest.fixture(scope="module")
-def release(synthetic_release):
-    from fracbench.release.reader import read_release
-
-    return read_release(synthetic_release)
-
-
-@pytest.fixture(scope="module")
-def manifest(release, tmp_path_factory):
-    return synthetic_manifest(release, tmp_path_factory.mktemp("manifest"))
-
-
-@pytest.fixture(scope="module")
-def built(release, manifest, tmp_path_factory) -> Path:
-    return build_dataset(release, tmp_path_factory.mktemp("a") / "fracatlas", manifest=manifest)
 
 
 def rows_of(built: Path, config: str, split: str) -> list[dict]:
     return pq.read_table(sorted((built / config).glob(f"{split}-*.parquet"))).to_pylist()
 
 
-def test_every_config_loads_offline_with_the_manifest_counts(built, manifest, release):
+def test_every_config_loads_offline_with_the_manifest_counts(built_synthetic, synthetic_manifest, parsed_release):
     from datasets import load_dataset
 
-    expected = {s: len(manifest.ids(s)) for s in SPLITS}
-    default = load_dataset(str(built))
+    expected = {s: len(synthetic_manifest.ids(s)) for s in SPLITS}
+    default = load_dataset(str(built_synthetic))
     assert {s: default[s].num_rows for s in SPLITS} == expected
     assert "boxes" not in default["train"].features  # the default config is classification
     for config in ("classification", "localization", "segmentation"):
-        ds = load_dataset(str(built), config)
+        ds = load_dataset(str(built_synthetic), config)
         assert {s: ds[s].num_rows for s in SPLITS} == expected
         assert list(ds["train"].features) == list(column_names(config))
-    legacy = load_dataset(str(built), "legacy")
+    legacy = load_dataset(str(built_synthetic), "legacy")
     assert {s: legacy[s].num_rows for s in SPLITS} == {s: len(v) for s, v in EXPECTED["legacy_split"].items()}
     assert set(legacy["test"]["label"]) == {1}
 
 
-def test_rows_match_release_records_and_manifest(built, manifest, release):
-    records, assigned = release.by_id(), manifest.by_id()
+def test_rows_match_release_records_and_manifest(built_synthetic, synthetic_manifest, parsed_release):
+    records, assigned = parsed_release.by_id(), synthetic_manifest.by_id()
     for split in SPLITS:
-        rows = rows_of(built, "localization", split)
+        rows = rows_of(built_synthetic, "localization", split)
         ids = [r["image_id"] for r in rows]
-        assert ids == sorted(ids) == manifest.ids(split)
+        assert ids == sorted(ids) == synthetic_manifest.ids(split)
         for row in rows:
             rec, m = records[row["image_id"]], assigned[row["image_id"]]
             assert row["label"] == int(rec.fractured) == m.label
@@ -91,7 +57,7 @@ def test_rows_match_release_records_and_manifest(built, manifest, release):
             assert (row["width"], row["height"]) == (rec.width, rec.height)
             assert row["boxes"] == [list(np.float32(inst.bbox)) for inst in rec.instances]
     conflict = EXPECTED["label_conflicts"][0]
-    row = next(r for s in SPLITS for r in rows_of(built, "classification", s) if r["image_id"] == conflict)
+    row = next(r for s in SPLITS for r in rows_of(built_synthetic, "classification", s) if r["image_id"] == conflict)
     assert row["label_conflict"] and not row["scored"] and row["label"] == 1
 
 
@@ -104,36 +70,36 @@ def _image_cell(built: Path, image_id: str, config: str = "segmentation") -> dic
 
 
 @pytest.mark.parametrize("image_id", sorted(EXPECTED["orientation"]))
-def test_exif_rotated_images_are_stored_in_the_annotation_frame(built, release, image_id):
-    rec = release.by_id()[image_id]
-    row = _image_cell(built, image_id)
+def test_exif_rotated_images_are_stored_in_the_annotation_frame(built_synthetic, parsed_release, image_id):
+    rec = parsed_release.by_id()[image_id]
+    row = _image_cell(built_synthetic, image_id)
     stored = Image.open(io.BytesIO(row["image"]["bytes"]))
     assert stored.format == "PNG" and row["exif_rotated"]
     assert stored.size == (rec.width, rec.height) == (row["width"], row["height"])
     assert stored.getexif().get(0x0112) is None  # nothing left for a viewer to rotate again
-    expected = decode(release.root / rec.path).image
+    expected = decode(parsed_release.root / rec.path).image
     assert np.array_equal(np.asarray(stored), np.asarray(expected))  # lossless
 
 
 @pytest.mark.parametrize("image_id", EXPECTED["truncated"])
-def test_truncated_images_decode_with_default_pillow(built, release, image_id):
+def test_truncated_images_decode_with_default_pillow(built_synthetic, parsed_release, image_id):
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
-    row = _image_cell(built, image_id, "classification")
+    row = _image_cell(built_synthetic, image_id, "classification")
     stored = Image.open(io.BytesIO(row["image"]["bytes"]))
     stored.load()  # raises OSError if it were still truncated
     assert stored.format == "PNG" and row["truncated"]
-    expected = decode(release.root / release.by_id()[image_id].path).image
+    expected = decode(parsed_release.root / parsed_release.by_id()[image_id].path).image
     assert np.array_equal(np.asarray(stored), np.asarray(expected))
 
 
-def test_images_needing_no_fix_keep_their_original_bytes(built, release):
+def test_images_needing_no_fix_keep_their_original_bytes(built_synthetic, parsed_release):
     fixed = set(EXPECTED["orientation"]) | set(EXPECTED["truncated"])
     seen = 0
     for split in SPLITS:
-        for row in rows_of(built, "classification", split):
+        for row in rows_of(built_synthetic, "classification", split):
             if row["image_id"] in fixed:
                 continue
-            original = (release.root / release.by_id()[row["image_id"]].path).read_bytes()
+            original = (parsed_release.root / parsed_release.by_id()[row["image_id"]].path).read_bytes()
             assert row["image"]["bytes"] == original
             assert row["image"]["path"] == f"{row['image_id']}.jpg"
             seen += 1
@@ -141,14 +107,14 @@ def test_images_needing_no_fix_keep_their_original_bytes(built, release):
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools on numpy 2
-def test_mask_equals_the_coco_reference_rasterisation(built, release):
+def test_mask_equals_the_coco_reference_rasterisation(built_synthetic, parsed_release):
     from pycocotools.coco import COCO
 
-    coco = COCO(str(release.root / "Annotations" / "COCO JSON" / "COCO_fracture_masks.json"))
+    coco = COCO(str(parsed_release.root / "Annotations" / "COCO JSON" / "COCO_fracture_masks.json"))
     by_name = {Path(img["file_name"]).stem: img["id"] for img in coco.dataset["images"]}
     checked = 0
     for split in SPLITS:
-        for row in rows_of(built, "segmentation", split):
+        for row in rows_of(built_synthetic, "segmentation", split):
             mask = Image.open(io.BytesIO(row["mask"]["bytes"]))
             assert mask.mode == "L" and mask.size == (row["width"], row["height"])
             got = np.asarray(mask)
@@ -165,32 +131,32 @@ def test_mask_equals_the_coco_reference_rasterisation(built, release):
     assert checked == len(EXPECTED["fractured"])
 
 
-def test_building_twice_gives_byte_identical_files(built, release, manifest, tmp_path):
-    again = build_dataset(release, tmp_path / "fracatlas", manifest=manifest)
-    files = sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file())
+def test_building_twice_gives_byte_identical_files(built_synthetic, parsed_release, synthetic_manifest, tmp_path):
+    again = build_dataset(parsed_release, tmp_path / "fracatlas", manifest=synthetic_manifest)
+    files = sorted(p.relative_to(built_synthetic) for p in built_synthetic.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert len([f for f in files if f.suffix == ".parquet"]) == 3 * len(CONFIGS)
     for rel in files:
-        assert (built / rel).read_bytes() == (again / rel).read_bytes(), rel
+        assert (built_synthetic / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
-def test_fracbench_json_records_identity_and_fingerprint(built, manifest, release):
-    meta = json.loads((built / "fracbench.json").read_text())
+def test_fracbench_json_records_identity_and_fingerprint(built_synthetic, synthetic_manifest, parsed_release):
+    meta = json.loads((built_synthetic / "fracbench.json").read_text())
     assert meta["dataset_version"] == "1.0.0" and meta["schema"] == "fracbench.dataset/v1"
-    assert meta["splits"] == {"version": "synthetic", "manifest_sha256": manifest.sha256, "manifest_images": 36}
-    assert meta["release"]["fingerprint"] == release.fingerprint and meta["missing"] == []
-    parquet = {p.relative_to(built).as_posix(): file_sha256(p) for p in built.rglob("*.parquet")}
+    assert meta["splits"] == {"version": "synthetic", "manifest_sha256": synthetic_manifest.sha256, "manifest_images": 36}
+    assert meta["release"]["fingerprint"] == parsed_release.fingerprint and meta["missing"] == []
+    parquet = {p.relative_to(built_synthetic).as_posix(): file_sha256(p) for p in built_synthetic.rglob("*.parquet")}
     assert meta["files"] == parquet
     assert meta["fingerprint"] == dataset_fingerprint(parquet)
     assert meta["pixels"] == {"original_jpeg": 31, "reencoded_png": 5}
     assert meta["legacy"]["counts"] == {s: len(v) for s, v in EXPECTED["legacy_split"].items()}
     umask = os.umask(0o022)
     os.umask(umask)
-    assert built.stat().st_mode & 0o777 == 0o777 & ~umask  # not the owner-only temp directory
+    assert built_synthetic.stat().st_mode & 0o777 == 0o777 & ~umask  # not the owner-only temp directory
 
 
-def test_card_front_matter_declares_configs_and_features(built, manifest):
-    text = (built / "README.md").read_text()
+def test_card_front_matter_declares_configs_and_features(built_synthetic, synthetic_manifest):
+    text = (built_synthetic / "README.md").read_text()
     _, front, body = text.split("---\n", 2)
     meta = yaml.safe_load(front)
     assert meta["license"] == "cc-by-4.0"
@@ -202,12 +168,12 @@ def test_card_front_matter_declares_configs_and_features(built, manifest):
     info = {d["config_name"]: d for d in meta["dataset_info"]}
     assert [f["name"] for f in info["segmentation"]["features"]] == list(column_names("segmentation"))
     assert "$" not in body.replace("$FRACBENCH_DATA", "")
-    assert manifest.sha256 in body and "CC BY 4.0" in body and "10.1038/s41597-023-02432-4" in body
+    assert synthetic_manifest.sha256 in body and "CC BY 4.0" in body and "10.1038/s41597-023-02432-4" in body
     assert "IMG0000017" in body  # the label conflict is listed under known issues
     assert "1 groups of byte-identical files" in body and "carry both labels" in body  # from MANIFEST.json
 
 
-def test_missing_images_are_left_out_and_recorded(synthetic_release, manifest, tmp_path, caplog):
+def test_missing_images_are_left_out_and_recorded(synthetic_release, synthetic_manifest, tmp_path, caplog):
     from fracbench.release.reader import read_release
 
     partial = shutil.copytree(synthetic_release, tmp_path / "FracAtlas")
@@ -215,37 +181,37 @@ def test_missing_images_are_left_out_and_recorded(synthetic_release, manifest, t
     (partial / "images" / "Non_fractured" / f"{gone}.jpg").unlink()
     with caplog.at_level(logging.WARNING, logger="fracbench.dataset.build"):
         out = build_dataset(
-            read_release(partial, allow_missing=True), tmp_path / "out", manifest=manifest, allow_missing=True
+            read_release(partial, allow_missing=True), tmp_path / "out", manifest=synthetic_manifest, allow_missing=True
         )
     assert gone in caplog.text
     meta = json.loads((out / "fracbench.json").read_text())
     assert meta["missing"] == [gone] and meta["images"] == 35
-    split = manifest.by_id()[gone].split
-    assert meta["configs"]["classification"]["splits"][split]["num_examples"] == len(manifest.ids(split)) - 1
+    split = synthetic_manifest.by_id()[gone].split
+    assert meta["configs"]["classification"]["splits"][split]["num_examples"] == len(synthetic_manifest.ids(split)) - 1
     assert gone not in [r["image_id"] for r in rows_of(out, "classification", split)]
 
 
-def test_manifest_for_another_release_is_refused(release, manifest, tmp_path):
+def test_manifest_for_another_release_is_refused(parsed_release, synthetic_manifest, tmp_path):
     from dataclasses import replace
 
-    flipped = [replace(r, label=1 - r.label) if r.image_id == "IMG0000000" else r for r in manifest.rows]
-    other = replace(manifest, rows=flipped)
+    flipped = [replace(r, label=1 - r.label) if r.image_id == "IMG0000000" else r for r in synthetic_manifest.rows]
+    other = replace(synthetic_manifest, rows=flipped)
     with pytest.raises(DatasetError, match="IMG0000000"):
-        build_dataset(release, tmp_path / "x", manifest=other)
+        build_dataset(parsed_release, tmp_path / "x", manifest=other)
     with pytest.raises(DatasetError, match="absent from it"):
-        build_dataset(release, tmp_path / "x", manifest=replace(manifest, rows=manifest.rows[1:]))
+        build_dataset(parsed_release, tmp_path / "x", manifest=replace(synthetic_manifest, rows=synthetic_manifest.rows[1:]))
     assert not (tmp_path / "x").exists()
 
 
-def test_existing_output_needs_overwrite(release, manifest, tmp_path):
-    out = build_dataset(release, tmp_path / "fracatlas", manifest=manifest, ids=["IMG0000003"])
+def test_existing_output_needs_overwrite(parsed_release, synthetic_manifest, tmp_path):
+    out = build_dataset(parsed_release, tmp_path / "fracatlas", manifest=synthetic_manifest, ids=["IMG0000003"])
     with pytest.raises(DatasetError, match="--overwrite"):
-        build_dataset(release, out, manifest=manifest)
-    build_dataset(release, out, manifest=manifest, overwrite=True, ids=["IMG0000003", "IMG0000004"])
+        build_dataset(parsed_release, out, manifest=synthetic_manifest)
+    build_dataset(parsed_release, out, manifest=synthetic_manifest, overwrite=True, ids=["IMG0000003", "IMG0000004"])
     assert json.loads((out / "fracbench.json").read_text())["images"] == 2
 
 
-def test_interrupted_build_leaves_nothing(release, manifest, tmp_path, monkeypatch):
+def test_interrupted_build_leaves_nothing(parsed_release, synthetic_manifest, tmp_path, monkeypatch):
     import fracbench.dataset.build as build_module
 
     real, calls = build_module.encode_image, []
@@ -258,54 +224,54 @@ def test_interrupted_build_leaves_nothing(release, manifest, tmp_path, monkeypat
 
     monkeypatch.setattr(build_module, "encode_image", failing)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(release, tmp_path / "fracatlas", manifest=manifest)
+        build_dataset(parsed_release, tmp_path / "fracatlas", manifest=synthetic_manifest)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_small_shards_split_a_config_and_still_load(release, manifest, tmp_path):
+def test_small_shards_split_a_config_and_still_load(parsed_release, synthetic_manifest, tmp_path):
     from datasets import load_dataset
 
-    out = build_dataset(release, tmp_path / "fracatlas", manifest=manifest, max_shard_bytes=1)
+    out = build_dataset(parsed_release, tmp_path / "fracatlas", manifest=synthetic_manifest, max_shard_bytes=1)
     train = sorted(p.name for p in (out / "classification").glob("train-*.parquet"))
-    n = len(manifest.ids("train"))
+    n = len(synthetic_manifest.ids("train"))
     assert len(train) == n  # every row is over the limit on its own: one row per shard
     assert train[-1].endswith(f"-of-{len(train):05d}.parquet")
     ds = load_dataset(str(out), "classification", split="train")
     assert ds.num_rows == n
 
 
-def test_ids_subset_builds_only_those_images(release, manifest, tmp_path):
+def test_ids_subset_builds_only_those_images(parsed_release, synthetic_manifest, tmp_path):
     from datasets import load_dataset
 
     ids = ["IMG0000011", "IMG0000017", "IMG0000033"]
-    out = build_dataset(release, tmp_path / "fracatlas", manifest=manifest, ids=ids)
+    out = build_dataset(parsed_release, tmp_path / "fracatlas", manifest=synthetic_manifest, ids=ids)
     meta = json.loads((out / "fracbench.json").read_text())
     assert meta["subset"] is True and meta["images"] == 3
     ds = load_dataset(str(out), "segmentation")
     assert sorted(i for split in ds.values() for i in split["image_id"]) == ids
-    declared = {s for s in SPLITS if any(manifest.by_id()[i].split == s for i in ids)}
+    declared = {s for s in SPLITS if any(synthetic_manifest.by_id()[i].split == s for i in ids)}
     assert set(ds) == declared  # a split without rows is not declared (the loader rejects empty splits)
 
 
-def test_fracbench_load_finds_the_build(built, monkeypatch):
+def test_fracbench_load_finds_the_build(built_synthetic, monkeypatch):
     import fracbench
 
-    test = fracbench.load("localization", split="test", data=str(built.parent))
+    test = fracbench.load("localization", split="test", data=str(built_synthetic.parent))
     assert "boxes" in test.features and test.num_rows > 0
-    monkeypatch.setenv("FRACBENCH_DATA", str(built))
+    monkeypatch.setenv("FRACBENCH_DATA", str(built_synthetic))
     assert fracbench.load("classification", split="validation").num_rows > 0
     with pytest.raises(DatasetError, match="did you mean 'segmentation'"):
-        fracbench.load("segmentaton", split="test", data=str(built))
-    monkeypatch.setenv("FRACBENCH_DATA", str(built.parent / "nowhere"))
+        fracbench.load("segmentaton", split="test", data=str(built_synthetic))
+    monkeypatch.setenv("FRACBENCH_DATA", str(built_synthetic.parent / "nowhere"))
     with pytest.raises(DatasetNotFoundError, match="fracbench build"):
         fracbench.load("classification")
 
 
-def test_cli_build_writes_a_loadable_dataset(synthetic_release, manifest, tmp_path, capsys):
+def test_cli_build_writes_a_loadable_dataset(synthetic_release, synthetic_manifest, tmp_path, capsys):
     from fracbench.cli import main
 
     out = tmp_path / "fracatlas"
-    argv = ["build", "--raw", str(synthetic_release), "--out", str(out), "--manifest", str(manifest.path)]
+    argv = ["build", "--raw", str(synthetic_release), "--out", str(out), "--manifest", str(synthetic_manifest.path)]
     assert main(argv) == 0
     assert "fingerprint" in capsys.readouterr().out
     assert (out / "fracbench.json").is_file()

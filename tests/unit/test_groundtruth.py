@@ -4,51 +4,26 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fracbench.dataset.build import build_dataset
 from fracbench.dataset.groundtruth import GroundTruth, load_ground_truth
 from fracbench.errors import DatasetError, DatasetNotFoundError
-from fracbench.splits.derive import LeakageEvidence, derive_rows
-from fracbench.splits.manifest import read_manifest, write_manifest
 from tests.data.fracatlas.generate import EXPECTED
 
 
-@pytest.fixture(scope="module")
-def release(synthetic_release):
-    from fracbench.release.reader import read_release
-
-    return read_release(synthetic_release)
-
-
-@pytest.fixture(scope="module")
-def manifest(release, tmp_path_factory):
-    groups = EXPECTED["exact_duplicates"] + EXPECTED["pixel_duplicates"] + EXPECTED["near_duplicates"]
-    evidence = LeakageEvidence(leakage_groups=groups, conflict_ids=EXPECTED["label_conflicts"])
-    path = tmp_path_factory.mktemp("manifest") / "manifest.csv"
-    write_manifest(path, derive_rows(release.records, evidence), {"version": "synthetic"})
-    return read_manifest(path)
-
-
-@pytest.fixture(scope="module")
-def built(release, manifest, tmp_path_factory) -> Path:
-    return build_dataset(release, tmp_path_factory.mktemp("gt") / "fracatlas", manifest=manifest)
-
-
 @pytest.mark.parametrize("split", ["train", "validation", "test"])
-def test_ground_truth_matches_the_release_and_manifest(built, release, manifest, split):
-    gt = load_ground_truth(built, split)
+def test_ground_truth_matches_the_release_and_manifest(built_synthetic, parsed_release, synthetic_manifest, split):
+    gt = load_ground_truth(built_synthetic, split)
     assert isinstance(gt, GroundTruth) and gt.split == split
-    assert [g.image_id for g in gt.images] == manifest.ids(split)  # sorted by id
-    meta = json.loads((built / "fracbench.json").read_text())
+    assert [g.image_id for g in gt.images] == synthetic_manifest.ids(split)  # sorted by id
+    meta = json.loads((built_synthetic / "fracbench.json").read_text())
     assert (gt.manifest_sha256, gt.dataset_fingerprint, gt.dataset_version) == (
-        manifest.sha256, meta["fingerprint"], "1.0.0")
+        synthetic_manifest.sha256, meta["fingerprint"], "1.0.0")
     assert gt.splits_version == "synthetic"
-    records, rows = release.by_id(), manifest.by_id()
+    records, rows = parsed_release.by_id(), synthetic_manifest.by_id()
     for g in gt.images:
         rec, row = records[g.image_id], rows[g.image_id]
         assert (g.width, g.height, g.label) == (rec.width, rec.height, int(rec.fractured))
@@ -61,13 +36,13 @@ def test_ground_truth_matches_the_release_and_manifest(built, release, manifest,
             np.testing.assert_allclose(np.concatenate(polys), np.concatenate(inst.polygons), rtol=1e-6)
 
 
-def test_ground_truth_is_the_same_for_every_task(built):
-    base = load_ground_truth(built, "test")
+def test_ground_truth_is_the_same_for_every_task(built_synthetic):
+    base = load_ground_truth(built_synthetic, "test")
     for task in ("classification", "localization", "segmentation"):
-        assert load_ground_truth(built, "test", task=task) == base
+        assert load_ground_truth(built_synthetic, "test", task=task) == base
 
 
-def test_ground_truth_never_reads_the_pixel_columns(built, monkeypatch):
+def test_ground_truth_never_reads_the_pixel_columns(built_synthetic, monkeypatch):
     import pyarrow.parquet as parquet
 
     seen = []
@@ -78,24 +53,24 @@ def test_ground_truth_never_reads_the_pixel_columns(built, monkeypatch):
         return real(source, *args, columns=columns, **kwargs)
 
     monkeypatch.setattr(parquet, "read_table", spy)
-    load_ground_truth(built, "train")
+    load_ground_truth(built_synthetic, "train")
     assert seen and all(cols is not None and "image" not in cols and "mask" not in cols for cols in seen)
 
 
-def test_legacy_ground_truth_is_the_authors_split(built):
-    gt = load_ground_truth(built, "test", splits_version="legacy")
+def test_legacy_ground_truth_is_the_authors_split(built_synthetic):
+    gt = load_ground_truth(built_synthetic, "test", splits_version="legacy")
     assert [g.image_id for g in gt.images] == sorted(EXPECTED["legacy_split"]["test"])
     assert gt.splits_version == "legacy" and {g.label for g in gt.images} == {1}
-    meta = json.loads((built / "fracbench.json").read_text())
+    meta = json.loads((built_synthetic / "fracbench.json").read_text())
     assert gt.manifest_sha256 == meta["legacy"]["sha256"] != meta["splits"]["manifest_sha256"]
     assert all(len(g.polygons) == len(g.boxes) > 0 for g in gt.images)
 
 
-def test_data_dir_resolution(built, monkeypatch):
-    assert load_ground_truth(built.parent, "test").images  # the parent of fracatlas/ works too
-    monkeypatch.setenv("FRACBENCH_DATA", str(built))
+def test_data_dir_resolution(built_synthetic, monkeypatch):
+    assert load_ground_truth(built_synthetic.parent, "test").images  # the parent of fracatlas/ works too
+    monkeypatch.setenv("FRACBENCH_DATA", str(built_synthetic))
     assert load_ground_truth(None, "test").images
-    monkeypatch.setenv("FRACBENCH_DATA", str(built.parent / "absent"))
+    monkeypatch.setenv("FRACBENCH_DATA", str(built_synthetic.parent / "absent"))
     with pytest.raises(DatasetNotFoundError, match="absent"):
         load_ground_truth(None, "test")
 
@@ -108,13 +83,13 @@ def test_data_dir_resolution(built, monkeypatch):
         ({"split": "test", "splits_version": "v2"}, "built with split manifest 'synthetic'"),
     ],
 )
-def test_bad_arguments_are_named(built, kwargs, message):
+def test_bad_arguments_are_named(built_synthetic, kwargs, message):
     with pytest.raises(DatasetError, match=message):
-        load_ground_truth(built, **kwargs)
+        load_ground_truth(built_synthetic, **kwargs)
 
 
-def test_modified_parquet_is_refused(built, tmp_path):
-    copy = shutil.copytree(built, tmp_path / "fracatlas")
+def test_modified_parquet_is_refused(built_synthetic, tmp_path):
+    copy = shutil.copytree(built_synthetic, tmp_path / "fracatlas")
     target = copy / "segmentation" / "test-00000-of-00001.parquet"
     table = pq.read_table(target)
     pq.write_table(table.slice(1), target)  # one row fewer
@@ -124,8 +99,8 @@ def test_modified_parquet_is_refused(built, tmp_path):
         load_ground_truth(copy, "test", verify=False)
 
 
-def test_broken_or_foreign_metadata_is_refused(built, tmp_path):
-    copy = shutil.copytree(built, tmp_path / "fracatlas")
+def test_broken_or_foreign_metadata_is_refused(built_synthetic, tmp_path):
+    copy = shutil.copytree(built_synthetic, tmp_path / "fracatlas")
     meta = copy / "fracbench.json"
     meta.write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):
@@ -134,6 +109,6 @@ def test_broken_or_foreign_metadata_is_refused(built, tmp_path):
     with pytest.raises(DatasetError, match="schema"):
         load_ground_truth(copy, "test")
     (copy / "segmentation" / "test-00000-of-00001.parquet").unlink()
-    meta.write_text((built / "fracbench.json").read_text())
+    meta.write_text((built_synthetic / "fracbench.json").read_text())
     with pytest.raises(DatasetError, match="missing"):
         load_ground_truth(copy, "test")

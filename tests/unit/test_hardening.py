@@ -209,18 +209,18 @@ def _forge(board: Path, rel: str, *, value: float | None = None, n_resamples: in
         (path.parent / entry["submission"]["path"]).unlink()
 
 
-def test_tampered_boards_fail_verify_and_are_never_rendered(tmp_path, monkeypatch, capsys):
-    from tests.unit.test_leaderboard_fakes import fake_dataset, fake_score, write_submission
+def test_tampered_boards_fail_verify_and_are_never_rendered(built_v1, tmp_path, monkeypatch, capsys):
+    from tests.synthetic_gt import write_predictions
 
-    monkeypatch.setattr("fracbench.leaderboard.store.default_scorer", lambda: fake_score)
     monkeypatch.delenv("FRACBENCH_DATA", raising=False)
-    data = fake_dataset(tmp_path / "data")
+    data = built_v1
     clean = tmp_path / "clean"
     for i, name in enumerate(["Model A", "Model B"]):
-        sub = write_submission(tmp_path / f"s{i}.json", name=name, quality=2.0 - i, seed=i)
+        sub = write_predictions(tmp_path / f"s{i}.json", data, name=name, separation=2.0 - i, seed=i)
         meta = tmp_path / f"meta{i}.yaml"
         meta.write_text(f"name: {name}\n")
-        assert main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(clean), "--n-resamples", "30"]) == 0
+        assert main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(clean), "--data", str(data),
+                     "--n-resamples", "30"]) == 0
     rel = "fracatlas-v1/classification/model-a.json"
     sub_rel = "fracatlas-v1/classification/submissions/model-a.json.gz"
 

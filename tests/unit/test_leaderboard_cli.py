@@ -1,4 +1,4 @@
-"""``fracbench leaderboard add|verify|render|publish`` end to end (synthetic scorer, no Hub)."""
+"""``fracbench leaderboard add|verify|render|publish`` end to end (real scorer on the synthetic v1 build, no Hub)."""
 
 from __future__ import annotations
 
@@ -12,58 +12,61 @@ from fracbench.errors import LeaderboardError
 from fracbench.leaderboard import Board
 from fracbench.leaderboard.entry import entry_hash
 from fracbench.leaderboard.publish import plan_publish, publish_board
-from tests.unit.test_leaderboard_fakes import fake_dataset, fake_score, write_submission
+from tests.synthetic_gt import write_predictions
 
 
 @pytest.fixture(autouse=True)
-def _synthetic_scorer(monkeypatch):
-    monkeypatch.setattr("fracbench.leaderboard.store.default_scorer", lambda: fake_score)
+def _no_default_data(monkeypatch):
+    """Only ``--data`` names a dataset: none is found through ``$FRACBENCH_DATA``."""
     monkeypatch.delenv("FRACBENCH_DATA", raising=False)
 
 
 @pytest.fixture
-def board_with_two(tmp_path, capsys):
+def board_with_two(built_v1, tmp_path, capsys):
     board = tmp_path / "board"
     for i, name in enumerate(["ResNet-50", "<script>alert(1)</script>"]):
-        sub = write_submission(tmp_path / f"s{i}.json", name=name, quality=2.0 - i, seed=i)
+        sub = write_predictions(tmp_path / f"s{i}.json", built_v1, name=name, separation=2.0 - i, seed=i)
         meta = tmp_path / f"meta{i}.yaml"
         meta.write_text(f"name: {json.dumps(name)}\nparameters: 1000\ncode_url: https://example.org/m{i}\n")
-        rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(board), "--n-resamples", "50"])
+        rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(board), "--data", str(built_v1),
+                   "--n-resamples", "50"])
         assert rc == 0
     capsys.readouterr()
     return board
 
 
-def test_add_prints_the_score_and_next_step(tmp_path, capsys):
-    sub = write_submission(tmp_path / "s.json", name="m", quality=2.0)
+def test_add_prints_the_score_and_next_step(built_v1, tmp_path, capsys):
+    sub = write_predictions(tmp_path / "s.json", built_v1, name="m", separation=0.5, seed=0)  # AUROC 0.8, not 1
     meta = tmp_path / "meta.yaml"
     meta.write_text("name: My Model\n")
-    rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(tmp_path / "b"), "--n-resamples", "50"])
+    rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(tmp_path / "b"), "--data", str(built_v1),
+               "--n-resamples", "50"])
     out = capsys.readouterr().out
     assert rc == 0 and "fracatlas-v1/classification/my-model.json: classification auroc = 0." in out
     assert "fracbench leaderboard render" in out
 
 
-def test_add_rejects_scores_in_meta_with_one_line(tmp_path, capsys):
-    sub = write_submission(tmp_path / "s.json", name="m", quality=2.0)
+def test_add_rejects_scores_in_meta_with_one_line(built_v1, tmp_path, capsys):
+    sub = write_predictions(tmp_path / "s.json", built_v1, name="m")
     meta = tmp_path / "meta.yaml"
     meta.write_text("name: Cheater\nauroc: 0.999\n")
-    rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(tmp_path / "b")])
+    rc = main(["leaderboard", "add", str(sub), "--meta", str(meta), "--board", str(tmp_path / "b"), "--data", str(built_v1)])
     err = capsys.readouterr().err
     assert rc == 1 and "field 'auroc': metadata must not contain scores" in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists() or not Board(tmp_path / "b").entry_files()
 
 
-def test_add_duplicate_exits_1(board_with_two, tmp_path, capsys):
+def test_add_duplicate_exits_1(board_with_two, built_v1, tmp_path, capsys):
     meta = tmp_path / "again.yaml"
     meta.write_text("name: Again\n")
-    rc = main(["leaderboard", "add", str(tmp_path / "s0.json"), "--meta", str(meta), "--board", str(board_with_two)])
+    rc = main(["leaderboard", "add", str(tmp_path / "s0.json"), "--meta", str(meta), "--board", str(board_with_two),
+               "--data", str(built_v1)])
     assert rc == 1 and "already on the board" in capsys.readouterr().err
 
 
-def test_verify_ok_then_edit_fails_naming_entry(board_with_two, tmp_path, capsys):
-    data = fake_dataset(tmp_path / "data")
+def test_verify_ok_then_edit_fails_naming_entry(board_with_two, built_v1, capsys):
+    data = built_v1
     assert main(["leaderboard", "verify", "--board", str(board_with_two), "--data", str(data)]) == 0
     assert "2 entries verified (2 re-scored and reproduced)" in capsys.readouterr().out
 
@@ -101,9 +104,8 @@ def test_render_refuses_unverified_unless_allowed(board_with_two, tmp_path, caps
     assert (board_with_two / "README.md").read_text().count("⚠ _unverified_") == 2
 
 
-def test_render_writes_both_views(board_with_two, tmp_path, capsys):
-    data = fake_dataset(tmp_path / "data")
-    assert main(["leaderboard", "render", "--board", str(board_with_two), "--data", str(data)]) == 0
+def test_render_writes_both_views(board_with_two, built_v1, capsys):
+    assert main(["leaderboard", "render", "--board", str(board_with_two), "--data", str(built_v1)]) == 0
     out = capsys.readouterr().out
     assert "README.md" in out and "index.html" in out
     page = (board_with_two / "index.html").read_text()
@@ -111,10 +113,9 @@ def test_render_writes_both_views(board_with_two, tmp_path, capsys):
     assert 'class="unverified"' not in page
 
 
-def test_publish_dry_run_lists_the_plan(board_with_two, tmp_path, capsys):
-    data = fake_dataset(tmp_path / "data")
+def test_publish_dry_run_lists_the_plan(board_with_two, built_v1, capsys):
     rc = main(["leaderboard", "publish", "--repo-id", "lab/fracbench-board", "--board", str(board_with_two),
-               "--dry-run", "--data", str(data)])
+               "--dry-run", "--data", str(built_v1)])
     out = capsys.readouterr().out
     assert rc == 0 and "dry run, nothing sent" in out and "as a pull request" in out
     listed = [line.split()[-1] for line in out.splitlines() if len(line.split()) == 3 and len(line.split()[0]) == 64]
@@ -125,8 +126,9 @@ def test_publish_dry_run_lists_the_plan(board_with_two, tmp_path, capsys):
         "fracatlas-v1/classification/submissions/resnet-50.json.gz",
         "fracatlas-v1/classification/submissions/script-alert-1-script.json.gz",
         "index.html",
+        "paired-cache.json",  # the render's paired comparisons of the two real results
     ]
-    assert "total: 6 files" in out
+    assert "total: 7 files" in out
 
 
 def test_publish_bad_repo_id(board_with_two, capsys):
@@ -147,8 +149,8 @@ class _FakeApi:
 
 
 @pytest.mark.parametrize("create_pr", [True, False])
-def test_publish_pushes_the_plan_as_pr_by_default(board_with_two, create_pr, tmp_path):
-    plan = plan_publish(board_with_two, path_in_repo="leaderboards", data=fake_dataset(tmp_path / "data"))
+def test_publish_pushes_the_plan_as_pr_by_default(board_with_two, create_pr, built_v1):
+    plan = plan_publish(board_with_two, path_in_repo="leaderboards", data=built_v1)
     assert all(f.path_in_repo.startswith("leaderboards/") for f in plan.files)
     assert not any(".lock" in f.path_in_repo for f in plan.files)
     api = _FakeApi()

@@ -8,30 +8,27 @@ import fracbench
 from fracbench.cli import main
 from fracbench.dataset.locate import resolve_data_dir
 from fracbench.dataset.groundtruth import load_ground_truth
-from fracbench.release.reader import read_release
 from tests.synthetic_gt import perfect_predictions, submission, write_submission
-from tests.unit.test_build import synthetic_manifest
 
 
-def test_quickstart_builds_where_the_next_commands_look(synthetic_release, tmp_path, capsys, monkeypatch):
+def test_quickstart_builds_where_the_next_commands_look(synthetic_release, synthetic_manifest, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./leaderboards here: the first pass has no default submission to score
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("FRACBENCH_DATA", raising=False)
-    manifest = synthetic_manifest(read_release(synthetic_release), tmp_path)
     work = tmp_path / "work"
     # A first pass builds the dataset the submission is written against, where score and load look by default.
-    assert main(["quickstart", "--from", str(synthetic_release), "--manifest", str(manifest.path), "--work", str(work)]) == 0
+    assert main(["quickstart", "--from", str(synthetic_release), "--manifest", str(synthetic_manifest.path), "--work", str(work)]) == 0
     data = resolve_data_dir()
     assert data == tmp_path / "cache" / "fracbench" / "fracatlas"
     first = capsys.readouterr().out
     # Every printed command is whole on one line (the console is 80 columns; these paths are longer).
-    download = (f"$ fracbench download --from {synthetic_release} --manifest {manifest.path} "
+    download = (f"$ fracbench download --from {synthetic_release} --manifest {synthetic_manifest.path} "
                 f"--raw-out {work / 'raw'} --out {data} --overwrite")
     assert len(download) > 80 and download in first.splitlines(), first
     assert "fracbench score preds.json\n" in first and "found by every command without --data" in first
     gt = load_ground_truth(data, "test")
     preds = write_submission(tmp_path / "preds.json", submission(gt, "classification", perfect_predictions(gt, "classification")))
-    code = main(["quickstart", "--from", str(synthetic_release), "--manifest", str(manifest.path),
+    code = main(["quickstart", "--from", str(synthetic_release), "--manifest", str(synthetic_manifest.path),
                  "--work", str(work), "--submission", str(preds)])
     assert code == 0
     assert (work / "audit" / "audit.json").is_file() and (work / "audit" / "audit.md").is_file()
@@ -45,12 +42,11 @@ def test_quickstart_builds_where_the_next_commands_look(synthetic_release, tmp_p
     assert len(fracbench.load("classification", split="test")) == len(gt.images)
 
 
-def test_quickstart_with_data_names_it_in_the_next_commands(synthetic_release, tmp_path, capsys, monkeypatch):
+def test_quickstart_with_data_names_it_in_the_next_commands(synthetic_release, synthetic_manifest, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    manifest = synthetic_manifest(read_release(synthetic_release), tmp_path)
     data = tmp_path / "elsewhere"
-    assert main(["quickstart", "--from", str(synthetic_release), "--manifest", str(manifest.path),
+    assert main(["quickstart", "--from", str(synthetic_release), "--manifest", str(synthetic_manifest.path),
                  "--work", str(tmp_path / "work"), "--data", str(data)]) == 0
     assert (data / "fracbench.json").is_file() and not (tmp_path / "cache").exists()
     assert f"fracbench score preds.json --data {data}" in capsys.readouterr().out.splitlines()[-2]

@@ -26,11 +26,6 @@ VOC = "Annotations/PASCAL VOC"
 YOLO = "Annotations/YOLO"
 
 
-@pytest.fixture(scope="module")
-def release(synthetic_release):
-    return read_release(synthetic_release)
-
-
 @pytest.fixture
 def copy(synthetic_release, tmp_path) -> Path:
     """A private copy of the synthetic release to break."""
@@ -51,22 +46,22 @@ def _one_line(exc: pytest.ExceptionInfo, *needles: str) -> str:
     return message
 
 
-def test_one_record_per_row_sorted(release):
-    ids = [r.image_id for r in release.records]
+def test_one_record_per_row_sorted(parsed_release):
+    ids = [r.image_id for r in parsed_release.records]
     assert ids == sorted(ids) and len(ids) == EXPECTED["images"]
-    assert all(r.present and r.sha256 and len(r.sha256) == 64 for r in release.records)
-    assert release.missing == [] and release.warnings == []
-    assert release.root.name == "FracAtlas"
+    assert all(r.present and r.sha256 and len(r.sha256) == 64 for r in parsed_release.records)
+    assert parsed_release.missing == [] and parsed_release.warnings == []
+    assert parsed_release.root.name == "FracAtlas"
 
 
-def test_parent_dir_is_accepted(synthetic_release, release):
-    assert read_release(synthetic_release.parent).fingerprint == release.fingerprint
+def test_parent_dir_is_accepted(synthetic_release, parsed_release):
+    assert read_release(synthetic_release.parent).fingerprint == parsed_release.fingerprint
 
 
-def test_folder_decides_and_every_disagreement_is_a_conflict(release):
-    by_id = release.by_id()
+def test_folder_decides_and_every_disagreement_is_a_conflict(parsed_release):
+    by_id = parsed_release.by_id()
     assert sorted(i for i, r in by_id.items() if r.fractured) == EXPECTED["fractured"]
-    (conflict,) = release.label_conflicts
+    (conflict,) = parsed_release.label_conflicts
     assert [conflict.image_id] == EXPECTED["label_conflicts"]
     assert conflict.decided is True and conflict.rule == LABEL_RULE
     assert conflict.sources["folder"] is True and conflict.sources["csv_fractured"] is False
@@ -74,9 +69,9 @@ def test_folder_decides_and_every_disagreement_is_a_conflict(release):
     assert by_id[conflict.image_id].quality_flags == ("label_conflict",)
 
 
-def test_instances_come_from_coco_in_the_oriented_frame(release):
+def test_instances_come_from_coco_in_the_oriented_frame(parsed_release):
     planned = plan()
-    for record in release.records:
+    for record in parsed_release.records:
         p = planned[record.image_id]
         assert (record.width, record.height) == p.size
         assert [i.bbox for i in record.instances] == p.boxes
@@ -87,8 +82,8 @@ def test_instances_come_from_coco_in_the_oriented_frame(release):
             assert 0 <= x and x + w <= record.width and 0 <= y and y + h <= record.height
 
 
-def test_exif_orientation(release):
-    by_id = release.by_id()
+def test_exif_orientation(parsed_release):
+    by_id = parsed_release.by_id()
     assert sorted(i for i, r in by_id.items() if "exif_rotated" in r.quality_flags) == EXPECTED["exif_rotated"]
     for image_id, orientation in EXPECTED["orientation"].items():
         r = by_id[image_id]
@@ -97,11 +92,11 @@ def test_exif_orientation(release):
         assert (r.stored_width, r.stored_height) == ((r.height, r.width) if swapped else (r.width, r.height))
     rotated_fractured = [i for i in EXPECTED["exif_rotated"] if i in EXPECTED["fractured"]]
     assert rotated_fractured and all(by_id[i].instances for i in rotated_fractured)
-    assert not [d for d in release.box_disagreements if d.image_id in EXPECTED["exif_rotated"]]
+    assert not [d for d in parsed_release.box_disagreements if d.image_id in EXPECTED["exif_rotated"]]
 
 
-def test_truncated_greyscale_flags(release):
-    by_id = release.by_id()
+def test_truncated_greyscale_flags(parsed_release):
+    by_id = parsed_release.by_id()
     assert sorted(i for i, r in by_id.items() if r.truncated) == EXPECTED["truncated"]
     assert all(by_id[i].quality_flags == ("truncated",) for i in EXPECTED["truncated"])
     grey = sorted(i for i, r in by_id.items() if "grayscale" in r.quality_flags)
@@ -109,27 +104,27 @@ def test_truncated_greyscale_flags(release):
     assert {r.mode for r in by_id.values()} == {"L", "RGB"}
 
 
-def test_inspect_jpeg_matches_reader(synthetic_release, release):
-    for record in release.records:
+def test_inspect_jpeg_matches_reader(synthetic_release, parsed_release):
+    for record in parsed_release.records:
         facts = inspect_jpeg(synthetic_release / record.path)
         assert facts.truncated == record.truncated and facts.sha256 == record.sha256
         assert facts.orientation == record.exif_orientation
 
 
-def test_legacy_split_and_flags(release):
-    assert release.legacy_split == EXPECTED["legacy_split"]
+def test_legacy_split_and_flags(parsed_release):
+    assert parsed_release.legacy_split == EXPECTED["legacy_split"]
     planned = plan()
-    for r in release.records:
+    for r in parsed_release.records:
         assert {k: int(getattr(r, k)) for k in ("hand", "leg", "hip", "shoulder", "mixed", "hardware")} == {
             k: planned[r.image_id].flags[k] for k in ("hand", "leg", "hip", "shoulder", "mixed", "hardware")}
 
 
-def test_planted_vgg_disagreement_only(release):
-    found = {d.image_id: d.source for d in release.box_disagreements}
+def test_planted_vgg_disagreement_only(parsed_release):
+    found = {d.image_id: d.source for d in parsed_release.box_disagreements}
     assert found == EXPECTED["box_disagreements"]
-    (d,) = release.box_disagreements
+    (d,) = parsed_release.box_disagreements
     assert "COCO has 2 polygons, VGG 1" in d.detail
-    assert "box_disagreement" in release.by_id()[d.image_id].quality_flags
+    assert "box_disagreement" in parsed_release.by_id()[d.image_id].quality_flags
 
 
 def test_synthetic_release_is_unknown_with_a_warning(synthetic_release, caplog):
@@ -140,7 +135,7 @@ def test_synthetic_release_is_unknown_with_a_warning(synthetic_release, caplog):
     assert "unknown FracAtlas release" in caplog.text
 
 
-def test_recognised_when_digests_match(synthetic_release, monkeypatch, release, copy):
+def test_recognised_when_digests_match(synthetic_release, monkeypatch, parsed_release, copy):
     """The identification logic, with the synthetic release's digests pinned as if it were 2023's."""
     sums = {}
     for p in sorted(synthetic_release.rglob("*")):
@@ -154,7 +149,7 @@ def test_recognised_when_digests_match(synthetic_release, monkeypatch, release, 
     monkeypatch.setattr(known, "FRACATLAS_2023", pinned)
     full = read_release(synthetic_release)
     assert (full.identity, full.identity_note) == ("fracatlas-2023", "FracAtlas 2023 release, complete")
-    assert full.fingerprint == pinned.fingerprint == release.fingerprint
+    assert full.fingerprint == pinned.fingerprint == parsed_release.fingerprint
     assert read_release(synthetic_release, hash_files=False).identity_note.endswith("images not hashed (hash_files=False)")
     (copy / "images/Non_fractured/IMG0000000.jpg").unlink()
     partial = read_release(copy, allow_missing=True)
@@ -262,14 +257,14 @@ def test_bad_image_file(copy, content, needle):
     _one_line(exc, "images/Non_fractured/IMG0000010.jpg", needle)
 
 
-def test_line_endings_and_bom_do_not_matter(copy, release):
+def test_line_endings_and_bom_do_not_matter(copy, parsed_release):
     csv_path = copy / "dataset.csv"
     csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes().replace(b"\r\n", b"\n") + b"\n")
     coco = copy / COCO
     coco.write_text(json.dumps(json.loads(coco.read_text())))
     r = read_release(copy)
-    assert r.records == release.records
-    assert r.fingerprint != release.fingerprint
+    assert r.records == parsed_release.records
+    assert r.fingerprint != parsed_release.fingerprint
 
 
 def test_voc_and_yolo_disagreements(copy):
@@ -334,7 +329,7 @@ def test_tolerances_absorb_format_rounding_only(size, data):
     assert ann.voc_excess((x + 2.01, y, x + w, y + h), (int(x), int(y), int(x + w), int(y + h))) > 0
 
 
-def test_repeated_coco_annotation_ids_are_a_warning_and_every_annotation_is_kept(copy, release):
+def test_repeated_coco_annotation_ids_are_a_warning_and_every_annotation_is_kept(copy, parsed_release):
     doc = json.loads((copy / COCO).read_text())
     assert len(doc["annotations"]) >= 3
     for ann in doc["annotations"][:3]:
@@ -344,5 +339,5 @@ def test_repeated_coco_annotation_ids_are_a_warning_and_every_annotation_is_kept
     (warning,) = [w for w in again.warnings if "annotation id" in w]
     assert warning.startswith(f"{COCO}: annotations: 1 annotation id(s) repeated") and "99999 (3x)" in warning
     count = lambda r: sum(len(x.instances) for x in r.records)  # noqa: E731
-    assert count(again) == count(release), "no annotation is dropped"
-    assert not [w for w in release.warnings if "annotation id" in w]
+    assert count(again) == count(parsed_release), "no annotation is dropped"
+    assert not [w for w in parsed_release.warnings if "annotation id" in w]
