@@ -40,12 +40,12 @@ class ComparedSubmission(BaseModel):
     ci95: tuple[float, float] | None
 
 
-class Comparison(BaseModel):
-    """The paired comparison of submissions A and B on one metric (``difference`` = A - B)."""
+class _OnOneSplit(BaseModel):
+    """What every comparison records first: its schema, the protocol, and what was compared on."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: str = Field(default=COMPARISON_SCHEMA, alias="schema")
+    schema_: str = Field(alias="schema")
     protocol_version: str = PROTOCOL_VERSION
     task: str
     splits_version: str
@@ -53,6 +53,16 @@ class Comparison(BaseModel):
     split_sha256: str
     metric: str
     higher_is_better: bool
+
+    def to_json(self) -> str:
+        """2-space indented JSON with a trailing newline."""
+        return self.model_dump_json(indent=2, by_alias=True) + "\n"
+
+
+class Comparison(_OnOneSplit):
+    """The paired comparison of submissions A and B on one metric (``difference`` = A - B)."""
+
+    schema_: str = Field(default=COMPARISON_SCHEMA, alias="schema")
     a: ComparedSubmission
     b: ComparedSubmission
     difference: float | None
@@ -61,10 +71,6 @@ class Comparison(BaseModel):
     n_resamples: int
     n_defined: int
     seed: int
-
-    def to_json(self) -> str:
-        """2-space indented JSON with a trailing newline."""
-        return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
 
 def _prepared(paths: list[str | Path], *, data, split, metric, gt):
@@ -165,33 +171,20 @@ class PairRow(BaseModel):
     n_defined: int
 
 
-class ComparisonTable(BaseModel):
+class ComparisonTable(_OnOneSplit):
     """Every pairwise paired comparison of several submissions on one metric.
 
     ``p_holm`` is Holm's step-down adjustment over all the pairs (:func:`fracbench.paired.holm`);
     a pair differs at family-wise level ``alpha`` when ``p_holm <= alpha``.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
     schema_: str = Field(default=COMPARISON_TABLE_SCHEMA, alias="schema")
-    protocol_version: str = PROTOCOL_VERSION
-    task: str
-    splits_version: str
-    split: str
-    split_sha256: str
-    metric: str
-    higher_is_better: bool
     submissions: list[ComparedSubmission]
     pairs: list[PairRow]
     correction: str = "holm"
     alpha: float = ALPHA
     n_resamples: int
     seed: int
-
-    def to_json(self) -> str:
-        """2-space indented JSON with a trailing newline."""
-        return self.model_dump_json(indent=2, by_alias=True) + "\n"
 
 
 def compare_many(

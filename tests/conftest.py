@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# The README runs the suite as two xdist workers on two cores: one BLAS/OpenMP thread each (and in the
+# processes tests start, which inherit this), instead of two each fighting over the cores. Set before
+# numpy or torch is imported; an explicit setting wins.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fracbench.leaderboard.ranking import RankedEntry
-from fracbench.leaderboard.view import TaskBoard
+from fracbench.leaderboard.view import TaskBoard, display_text
 
 CI_RULE_HTML = (
     "Rank: entries whose 95&nbsp;% CI overlaps the CI of their tier's leader share its rank, marked <b>≈</b>."
@@ -71,7 +71,7 @@ def paired_html(board: TaskBoard, esc: Callable[[object], str]) -> str:
     pt = board.paired
     if pt is None:
         return ""
-    names = {r.entry.slug: r.entry.model.name for r in board.ranked}
+    names = {r.entry.slug: display_text(r.entry.model.name) for r in board.ranked}  # no bidi or control character
     parts = [f'<section class="paired"><h3>Paired comparisons <small>{esc(pt.metric)}, row − column</small></h3>']
     if len(pt.order) >= 2:
         head = "".join(f'<th scope="col" title="{esc(names[s])}">{i}</th>' for i, s in enumerate(pt.order, start=1))
