@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fracbench import PROTOCOL_VERSION, SPLITS_VERSION, __version__
-from fracbench.dataset.groundtruth import GroundTruth, GTImage
+from fracbench.dataset.groundtruth import GroundTruth, GTImage, load_split_ground_truth, refuse_unscorable  # noqa: F401 (re-exported)
 from fracbench.errors import ScoringError
 from fracbench.metrics import Evaluation
 from fracbench.metrics.bootstrap import (
@@ -45,7 +45,7 @@ from fracbench.validate import (
     read_document,
     validate_submission,
 )
-from fracbench.vocab import LEGACY_SPLITS_VERSION, unscorable_reason
+from fracbench.vocab import LEGACY_SPLITS_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -81,42 +81,6 @@ def split_sha256(gt: GroundTruth) -> str:
     lines = ["image_id,group_id,label,scored"]
     lines += [f"{g.image_id},{g.group_id},{g.label},{int(g.scored)}" for g in sorted(gt.images, key=lambda g: g.image_id)]
     return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
-
-
-def refuse_unscorable(task: str | None, splits_version: str) -> None:
-    """Refuse classification on the positive-only legacy splits (AUROC etc. need negatives).
-
-    Raises:
-        ScoringError: one line saying why and what to do instead.
-    """
-    reason = unscorable_reason(task, splits_version)
-    if reason:
-        raise ScoringError(reason)
-
-
-def load_split_ground_truth(data: str | Path | None, split: str, task: str | None, splits_version: str = SPLITS_VERSION) -> GroundTruth:
-    """The ground truth of ``split`` from the built dataset (``--data``, ``$FRACBENCH_DATA``, cache dir).
-
-    Args:
-        data: built dataset directory, or None for the default places.
-        split: ``test`` or ``validation``.
-        task: the submission's task, if known.
-        splits_version: ``v1`` or ``legacy`` (the authors' positive-only split).
-
-    Raises:
-        DatasetNotFoundError: no built dataset where looked.
-        ScoringError: the ground-truth reader is not available, or ``task`` cannot be
-            scored on ``splits_version`` (classification on legacy).
-    """
-    refuse_unscorable(task, splits_version)
-    from fracbench.dataset import groundtruth
-    from fracbench.dataset.locate import resolve_data_dir
-
-    data_dir = resolve_data_dir(data)
-    loader = getattr(groundtruth, "load_ground_truth", None)
-    if loader is None:
-        raise ScoringError("fracbench.dataset.groundtruth.load_ground_truth is not available in this installation")
-    return loader(data_dir, split, task=task, splits_version=splits_version)
 
 
 def validated(

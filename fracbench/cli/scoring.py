@@ -101,7 +101,7 @@ def _render_problems(source: str, problems: Sequence[Problem], limit: int, *, gr
 def cmd_validate(args: argparse.Namespace) -> int:
     """``fracbench validate``: exit 0 when valid, 1 with every problem otherwise."""
     from fracbench.errors import DatasetNotFoundError
-    from fracbench.score import load_split_ground_truth
+    from fracbench.dataset.groundtruth import load_split_ground_truth
     from fracbench.validate import Header, read_document, validate_submission
     from fracbench.vocab import LEGACY_SPLITS_VERSION
 

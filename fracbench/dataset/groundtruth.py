@@ -166,3 +166,36 @@ def load_ground_truth(
         images=images,
     )
 
+
+def refuse_unscorable(task: str | None, splits_version: str) -> None:
+    """Refuse classification on the positive-only legacy splits (AUROC etc. need negatives).
+
+    Raises:
+        ScoringError: one line saying why and what to do instead.
+    """
+    from fracbench.errors import ScoringError
+    from fracbench.vocab import unscorable_reason
+
+    reason = unscorable_reason(task, splits_version)
+    if reason:
+        raise ScoringError(reason)
+
+
+def load_split_ground_truth(data: str | Path | None, split: str, task: str | None, splits_version: str = "v1") -> GroundTruth:
+    """The ground truth a submission of ``task`` on ``split`` is scored against.
+
+    :func:`load_ground_truth` after refusing what cannot be scored (classification on
+    the positive-only legacy splits). Light to import: validating needs no metric code.
+
+    Args:
+        data: built dataset directory, or None for the default places (``$FRACBENCH_DATA``, the default build).
+        split: ``test`` or ``validation``.
+        task: the submission's task, if known.
+        splits_version: ``v1`` or ``legacy`` (the authors' positive-only split).
+
+    Raises:
+        DatasetNotFoundError: no built dataset where looked.
+        ScoringError: ``task`` cannot be scored on ``splits_version``.
+    """
+    refuse_unscorable(task, splits_version)
+    return load_ground_truth(data, split, task=task, splits_version=splits_version)

@@ -427,11 +427,11 @@ def test_download_failures_say_what_is_kept_and_rerun_succeeds(tmp_path, monkeyp
         for name, faults, expect_kept in [
             ("HTTP 500 every time, nothing received", [Fault(status=500)] * 3, 0),
             ("500 after a dropped half", [Fault(drop_after=1 << 20)] + [Fault(status=500)] * 3, 1 << 20),
-            ("stalls every time", [Fault(stall=2.0)] * 3, 0),
+            ("stalls every time", [Fault(stall=1.0)] * 3, 0),
         ]:
             server.inject(*faults)
             try:
-                download_file(url, dest, md5=_md5(PAYLOAD), size=len(PAYLOAD), retries=2, **{**fast, "timeout": 1.0})
+                download_file(url, dest, md5=_md5(PAYLOAD), size=len(PAYLOAD), retries=2, **{**fast, "timeout": 0.4})
                 why = "no error"
             except DownloadError as exc:
                 text, part = str(exc), part_path(dest)
