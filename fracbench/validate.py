@@ -663,7 +663,13 @@ def _translate(err: dict[str, Any], base: tuple[str, ...], data: Any, model: typ
     names = tuple(p for p in parts if isinstance(p, str))
     field = names[-1] if names else ""
     loc = _loc(parts)
-    if "bbox" in names:
+
+    def inside(key: str) -> bool:  # the error is within this field's value, not about the field itself
+        return key in parts and parts.index(key) < len(parts) - 1
+
+    if kind == "missing" and not (inside("bbox") or inside("size")):
+        return _missing(loc)
+    if "bbox" in names and kind != "extra_forbidden":
         bbox_loc = _loc(parts[: parts.index("bbox") + 1])
         bbox = _value_at(data, parts[: parts.index("bbox") + 1])
         index = parts[-1] if isinstance(parts[-1], int) else None
@@ -674,8 +680,6 @@ def _translate(err: dict[str, Any], base: tuple[str, ...], data: Any, model: typ
         if isinstance(bbox, list) and len(bbox) == 4 and index is not None:
             return _mismatch(bbox_loc, "bad_bbox", "4 finite numbers [x, y, w, h] (each at most 1e15 in size)", bbox[index], " among them")
         return _mismatch(bbox_loc, "bad_bbox", "[x, y, w, h]: a list of 4 numbers", bbox)
-    if kind == "missing" and "size" not in names:
-        return _missing(loc)
     if kind == "extra_forbidden":
         parent_names = names[:-1]
         owner = model if parent_names == base else _FIELD_MODELS.get(parent_names, model)

@@ -352,3 +352,15 @@ def test_files_of_another_tool_point_to_import_preds(kind, tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text("{not json")
     assert "import-preds" not in validate_submission(bad, GT).problems[0].message
+
+
+def test_a_missing_or_extra_field_is_named_as_such_whatever_its_name():
+    doc = _doc("localization")
+    doc["predictions"][0]["boxes"] = [{"score": 0.5}]
+    doc["predictions"][1]["bbox"] = [1, 2, 3, 4]
+    found = _problems(doc)
+    assert ("predictions[0].boxes[0].bbox", "missing_field") in found
+    assert ("predictions[1].bbox", "unknown_field") in found
+    seg = _doc("segmentation")
+    seg["predictions"][0]["instances"] = [{"score": 0.5, "rle": {"counts": "0"}}]
+    assert ("predictions[0].instances[0].rle.size", "missing_field") in _problems(seg)
