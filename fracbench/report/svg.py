@@ -35,12 +35,16 @@ def _axes(out: list[str], xmax: float, ymax: float, xlabel: str, ylabel: str) ->
         return T + ph * (1 - y / ymax)
 
     out.append(f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" class="frame"/>')
-    for k in range(6):
-        fx, fy = xmax * k / 5, ymax * k / 5
+    from fracbench.leaderboard.plots import (
+        nice_ticks,  # the board's round ticks, one definition
+    )
+
+    for fx in nice_ticks(xmax):
         out.append(f'<line x1="{sx(fx):.1f}" y1="{T}" x2="{sx(fx):.1f}" y2="{T + ph}" class="grid"/>'
-                   f'<line x1="{L}" y1="{sy(fy):.1f}" x2="{L + pw}" y2="{sy(fy):.1f}" class="grid"/>'
-                   f'<text x="{sx(fx):.1f}" y="{T + ph + 16}" class="tick" text-anchor="middle">{fx:.2g}</text>'
-                   f'<text x="{L - 6}" y="{sy(fy) + 4:.1f}" class="tick" text-anchor="end">{fy:.2g}</text>')
+                   f'<text x="{sx(fx):.1f}" y="{T + ph + 16}" class="tick" text-anchor="middle">{fx:.3g}</text>')
+    for fy in nice_ticks(ymax):
+        out.append(f'<line x1="{L}" y1="{sy(fy):.1f}" x2="{L + pw}" y2="{sy(fy):.1f}" class="grid"/>'
+                   f'<text x="{L - 6}" y="{sy(fy) + 4:.1f}" class="tick" text-anchor="end">{fy:.3g}</text>')
     out.append(f'<text x="{L + pw / 2}" y="{H - 6}" class="axis" text-anchor="middle">{_e(xlabel)}</text>'
                f'<text transform="translate(14 {T + ph / 2}) rotate(-90)" class="axis" text-anchor="middle">{_e(ylabel)}</text>')
     return sx, sy
@@ -123,9 +127,14 @@ def forest_plot(rows: list[ForestRow], metric: str, overall: float | None) -> st
         out.append(f'<g><title>{_e(tip)}</title>{whisker}<rect x="{sx(r.value) - 4:.1f}" y="{y - 13}" width="8" height="8" class="dot"/></g>')
     axis_y = y + 6
     out.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{width - R}" y2="{axis_y}" class="frame"/>')
-    for k in range(6):
-        v = lo + (hi - lo) * k / 5
-        out.append(f'<text x="{sx(v):.1f}" y="{axis_y + 14}" class="tick" text-anchor="middle">{v:.2f}</text>')
+    from fracbench.leaderboard.plots import nice_ticks
+
+    span_ticks = nice_ticks(hi - lo)
+    step = span_ticks[1] if len(span_ticks) > 1 else hi - lo
+    v = math.ceil(lo / step - 1e-9) * step  # round ticks inside [lo, hi], at the board's round step
+    while v <= hi + 1e-9:
+        out.append(f'<text x="{sx(v):.1f}" y="{axis_y + 14}" class="tick" text-anchor="middle">{v:.3g}</text>')
+        v += step
     if overall is not None:
         out.append(f'<line x1="{sx(overall):.1f}" y1="{T}" x2="{sx(overall):.1f}" y2="{axis_y}" class="chance">'
                    f'<title>{_e(f"all images: {overall:.3f}")}</title></line>')
