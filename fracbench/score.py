@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fracbench import PROTOCOL_VERSION, SPLITS_VERSION, __version__
-from fracbench.dataset.groundtruth import GroundTruth, GTImage, load_split_ground_truth, refuse_unscorable  # noqa: F401 (re-exported)
+from fracbench.dataset.groundtruth import GroundTruth, GTImage, load_split_ground_truth, refuse_unscorable
 from fracbench.errors import ScoringError
 from fracbench.metrics import Evaluation
 from fracbench.metrics.bootstrap import (

@@ -694,9 +694,8 @@ def _translate(err: dict[str, Any], base: tuple[str, ...], data: Any, model: typ
             return _mismatch(loc, "not_object", _EXPECTED_OBJECT["instances"], value)
         return _missing(loc, "missing the mask; expected field 'rle' (COCO compressed RLE) or 'polygon'")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        key = field if field in _EXPECTED_OBJECT else names[-2] if len(names) > 1 and names[-1].endswith("-instance") else base[-1] if base and not names[len(base):] else field
         code = {"model": "bad_model", "rle": "bad_rle"}.get(field, "not_object")
-        return _mismatch(loc, code, _EXPECTED_OBJECT.get(key, "an object"), value)
+        return _mismatch(loc, code, _EXPECTED_OBJECT.get(field, "an object"), value)
     if field == "schema":
         hint = ""
         if isinstance(value, str) and value.startswith("fracbench.result"):

@@ -242,11 +242,17 @@ class BuiltDataset:
         self._check_rows(config, split, seen)
 
     def columns(self, config: str, split: str) -> list[str]:
-        """The column names stored for one config split."""
+        """The column names stored for one config split (read from the first file's schema;
+        its bytes are verified when rows are read, not here, so a decode hashes each file once)."""
         import pyarrow.parquet as pq
 
-        files = self.split_files(config, split)
-        return list(pq.ParquetFile(files[0]).schema_arrow.names) if files else []
+        entry = self.require(config).splits.get(split)
+        if entry is None or not entry.files:
+            return []
+        try:
+            return list(pq.ParquetFile(self.root / entry.files[0]).schema_arrow.names)
+        except (OSError, ValueError) as exc:  # missing, or not parquet (pyarrow's ArrowInvalid is a ValueError)
+            raise DatasetError(f"{self.root / entry.files[0]}: unreadable parquet ({exc}); rebuild with `fracbench build`") from exc
 
     def _check_rows(self, config: str, split: str, seen: int) -> None:
         expected = self.require(config).splits[split].num_examples

@@ -39,10 +39,8 @@ def resolve_data_dir(data: str | Path | None = None) -> Path:
     """
     if data is not None:
         candidates = [("--data", Path(data))]
-    elif os.environ.get("FRACBENCH_DATA"):
-        candidates = [("$FRACBENCH_DATA", Path(os.environ["FRACBENCH_DATA"]))]
     else:
-        candidates = [("default cache dir", default_data_dir())]
+        candidates = [("$FRACBENCH_DATA" if os.environ.get("FRACBENCH_DATA") else "default cache dir", default_build_dir())]
     for _, path in candidates:
         if (path / "fracbench.json").is_file():
             return path

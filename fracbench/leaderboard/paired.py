@@ -169,7 +169,8 @@ class _Loader:
             FracbenchError: the submission cannot be re-read (message says why).
         """
         from fracbench.paired import SharedDraws
-        from fracbench.score import load_split_ground_truth, prepare, split_sha256, validated
+        from fracbench.dataset.groundtruth import load_split_ground_truth
+        from fracbench.score import prepare, split_sha256, validated
 
         if self.data_dir is None and self._given is None:
             raise FracbenchError(self.no_data or "no built dataset")
